@@ -38,8 +38,20 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _command_line() -> str:
-    return shlex.join(["mentor-data", *sys.argv[1:]])
+def _command_line(ctx: typer.Context | None = None) -> str:
+    """The command that is running, recorded in manifests so a version says how it was made.
+
+    Pass the command's `ctx` so the line is right when called in-process (tests, notebooks),
+    where sys.argv is not ours: it is then rebuilt from the parsed parameters.
+    """
+    if Path(sys.argv[0]).name == "mentor-data" or ctx is None:
+        return shlex.join(["mentor-data", *sys.argv[1:]])
+    words = ["mentor-data", *ctx.command_path.split()[1:]]
+    for key, value in ctx.params.items():
+        if value is not None and value is not False:
+            flag = "--" + key.replace("_", "-")
+            words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
 
 
 # -- store -------------------------------------------------------------------------------------
@@ -85,6 +97,7 @@ def show_cmd(
 
 @app.command("import")
 def import_cmd(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="JSONL file: one {id, question, answer, messages} per line.")],
     name: Annotated[str, typer.Option("--name", help="Dataset name to write a new version of.")],
     domain: Annotated[str, typer.Option(help="Value of the domain column.")] = "arithmetic",
@@ -101,7 +114,7 @@ def import_cmd(
     try:
         result = import_jsonl(path, name, store=_store(data_dir), domain=domain,
                               tools=get_registry(tools).schemas(), model=model,
-                              skip_invalid=skip_invalid, command=_command_line())
+                              skip_invalid=skip_invalid, command=_command_line(ctx))
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
     for err in result.skipped:

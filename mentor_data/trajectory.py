@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mentor_data.formats import extract_boxed, normalize_tool_calls, parse_tool_calls
+from mentor_data.formats import extract_boxed, parse_completion
 from mentor_data.schema import SCHEMA_VERSION, empty_sampling, prompt_hash, utc_now
 
 ERROR_PREFIX = "Error: "
@@ -26,36 +26,28 @@ def _content_text(content: Any) -> str:
 def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `tool_calls` column of a conversation: every call with what it returned.
 
-    A call's observation is the tool message with its `tool_call_id`, or else the next unclaimed
-    tool message after its turn (servers that drop ids). An observation that starts with
-    "Error: " is recorded as the call's error. Malformed `<tool_call>` blocks left in assistant
-    text are recorded with name None and their parse error.
+    Calls are read with the shared parser (`parse_completion` of each assistant message, so
+    `tool_calls` entries and `<tool_call>` text count alike, malformed ones included with their
+    parse error). A call's observation is the tool message with its `tool_call_id`, or else the
+    next unclaimed tool message after its turn (servers that drop ids). An observation that
+    starts with "Error: " is recorded as the call's error.
     """
     records: list[dict[str, Any]] = []
-    pending: list[dict[str, Any]] = []  # calls still waiting for their observation
+    pending: list[dict[str, Any]] = []  # well-formed calls still waiting for their observation
     turn = -1
     for msg in messages:
         role = msg.get("role") if isinstance(msg, dict) else None
         if role == "assistant":
             turn += 1
             pending = []
-            for i, call in enumerate(normalize_tool_calls(msg.get("tool_calls"))):
-                fn = call.get("function") or {}
-                args = fn.get("arguments")
-                bad = isinstance(args, dict) and "__raw__" in args
-                rec = {"turn": turn, "id": call.get("id") or f"call_{turn}_{i}",
-                       "name": fn.get("name") if isinstance(fn.get("name"), str) else None,
-                       "arguments": None if bad else args, "output": None,
-                       "error": "malformed_call: arguments are not a JSON object" if bad else None}
+            for i, call in enumerate(parse_completion(msg).calls):
+                rec = {"turn": turn, "id": call.id or f"call_{turn}_{i}",
+                       "name": call.name if call.ok else (call.name or None),
+                       "arguments": call.arguments if call.ok else None,
+                       "output": None, "error": call.error}
                 records.append(rec)
-                if not bad:
-                    pending.append(rec)
-            for call in parse_tool_calls(_content_text(msg.get("content"))):
-                records.append({"turn": turn, "id": call.id, "name": call.name,
-                                "arguments": call.arguments, "output": None,
-                                "error": call.error})
                 if call.ok:
-                    pending.append(records[-1])
+                    pending.append(rec)
         elif role == "tool" and pending:
             call_id = msg.get("tool_call_id")
             match = next((c for c in pending if call_id and c["id"] == call_id), pending[0])
