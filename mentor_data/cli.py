@@ -47,9 +47,15 @@ def _command_line(ctx: typer.Context | None = None) -> str:
     if Path(sys.argv[0]).name == "mentor-data" or ctx is None:
         return shlex.join(["mentor-data", *sys.argv[1:]])
     words = ["mentor-data", *ctx.command_path.split()[1:]]
-    for key, value in ctx.params.items():
-        if value is not None and value is not False:
-            flag = "--" + key.replace("_", "-")
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        source = ctx.get_parameter_source(param.name)
+        if value is None or value is False or getattr(source, "name", "") != "COMMANDLINE":
+            continue  # defaults and environment values are not part of what was typed
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        else:
+            flag = param.opts[0] if getattr(param, "opts", None) else "--" + param.name
             words += [flag] if value is True else [flag, str(value)]
     return shlex.join(words)
 
@@ -120,6 +126,246 @@ def import_cmd(
     for err in result.skipped:
         typer.secho(f"skipped {err}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"imported {result.rows} rows into {result.version.ref} ({result.version.path})")
+
+
+# -- verify, export, stats, card, publish ------------------------------------------------------
+VersionRef = Annotated[str, typer.Argument(help="Dataset reference: NAME, NAME@latest or NAME@vN.")]
+
+
+@app.command("verify")
+def verify_cmd(
+    ctx: typer.Context,
+    ref: VersionRef,
+    keep: Annotated[
+        str | None, typer.Option(help="Rows to write: passed, failed or all [default: passed].")
+    ] = None,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Drop rows of a problem with the same calls (names + arguments) and answer.",
+        ),
+    ] = False,
+    per_problem: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep the K best rows per problem (verified, fewest calls, lowest sample_id)."
+        ),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes [default: all cores].")] = None,
+    judge_timeout: Annotated[
+        float | None, typer.Option(help="Seconds per answer check [default: 5].")
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Dataset to write [default: the input's name, as a new version]."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Check every trajectory (structure, re-executed calls, answer); write a verified version."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mentor_data.store import StoreError
+    from mentor_data.verify import VerifyConfig, verify_dataset
+
+    given = {
+        "keep": keep,
+        "per_problem": per_problem,
+        "workers": workers,
+        "judge_timeout_s": judge_timeout,
+    }
+    try:
+        config = VerifyConfig(dedupe=dedupe, **{k: v for k, v in given.items() if v is not None})
+        s = verify_dataset(
+            ref,
+            store=_store(data_dir),
+            config=config,
+            name=name,
+            command=_command_line(ctx),
+            progress=True,
+        )
+    except (StoreError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{s.input_ref}: {s.passed}/{s.rows} verified")
+    table = Table("reason", "rows", "%")
+    for reason, n in s.reasons.items():
+        if n:
+            table.add_row(reason, str(n), f"{100 * n / max(s.rows, 1):.1f}")
+    Console().print(table)
+    rate = s.rows / max(s.seconds, 1e-9) / s.workers
+    typer.echo(
+        f"kept {s.kept} rows -> {s.output_ref} (dropped {s.dropped_by_keep} by --keep, "
+        f"{s.dropped_duplicates} duplicates, {s.dropped_per_problem} over --per-problem; "
+        f"{s.seconds:.1f} s, {rate:,.0f} rows/s per worker, {s.workers} workers)"
+    )
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    ref: VersionRef,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Training view: grpo (prompt, answer, teacher targets) or sft (messages, tools).",
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write OUT/train.parquet instead of a store version.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Store dataset to write [default: NAME-FORMAT].")
+    ] = None,
+    include_failed: Annotated[
+        bool, typer.Option("--include-failed", help="Export rows that failed verification too.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Export a verified version as GRPO or SFT training rows."""
+    from mentor_data.export import export_version
+    from mentor_data.store import StoreError
+
+    if out is not None and name is not None:
+        raise typer.BadParameter("give --out or --name, not both")
+    try:
+        result = export_version(
+            ref,
+            fmt,
+            store=_store(data_dir),
+            out=out,
+            name=name,
+            include_failed=include_failed,
+            command=_command_line(ctx),
+        )
+    except (StoreError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"exported {result.rows} {fmt} rows -> {result.path or result.ref}")
+
+
+@app.command("stats")
+def stats_cmd(
+    ref: VersionRef,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw the tool distribution and pass rates into this PNG."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rows, pass rates by family and reason, tool distribution, calls, turns, tokens, latency."""
+    from mentor_data.stats import plot_stats, version_stats
+    from mentor_data.store import StoreError
+
+    try:
+        stats = version_stats(ref, store=_store(data_dir))
+    except StoreError as exc:
+        _fail(str(exc))
+    if plot is not None:
+        plot_stats(stats, plot)
+    if as_json:
+        typer.echo(json.dumps(stats, indent=2))
+        return
+    rate = "not verified" if stats["pass_rate"] is None else f"{stats['pass_rate']:.1%} verified"
+    typer.echo(f"{stats['ref']}: {stats['rows']} rows, {rate}")
+    for key in (
+        "reasons",
+        "by_family",
+        "finish_reasons",
+        "tools",
+        "calls_histogram",
+        "turns_histogram",
+        "tokens",
+        "latency_s",
+    ):
+        typer.echo(f"{key}: {json.dumps(stats[key])}")
+    if plot is not None:
+        typer.echo(f"plot -> {plot}")
+
+
+CardLicense = Annotated[
+    str | None,
+    typer.Option(help="License id for the Hub card: apache-2.0 (default), cc-by-4.0, other, ..."),
+]
+
+
+@app.command("card")
+def card_cmd(
+    ref: VersionRef,
+    out: Annotated[
+        Path | None, typer.Option(help="Card file [default: data_cards/NAME.md].")
+    ] = None,
+    license: CardLicense = None,
+    pretty_name: Annotated[
+        str | None, typer.Option(help="Display name [default: the dataset name].")
+    ] = None,
+    repo_id: Annotated[
+        str | None, typer.Option(help="Hub repository shown in the loading example.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a Hugging Face dataset card (YAML header + lineage, verification, tools)."""
+    from mentor_data.cards import write_card
+    from mentor_data.store import StoreError
+
+    try:
+        path = write_card(
+            ref,
+            out,
+            store=_store(data_dir),
+            license=license,
+            pretty_name=pretty_name,
+            repo_id=repo_id,
+        )
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
+@app.command("publish")
+def publish_cmd(
+    ref: VersionRef,
+    repo_id: Annotated[
+        str, typer.Option(help="Hub dataset repository, ORG/NAME (created when missing).")
+    ],
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repository private.")
+    ] = False,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to [default: the main branch].")
+    ] = None,
+    dry_run: Annotated[
+        Path | None,
+        typer.Option(help="Write the folder that would be uploaded here; upload nothing."),
+    ] = None,
+    license: CardLicense = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Upload a version's Parquet shards and card to the Hub: one commit and a tag vN."""
+    from mentor_data.hub import publish, write_upload_folder
+    from mentor_data.store import StoreError
+
+    try:
+        if dry_run is not None:
+            r = write_upload_folder(
+                ref, dry_run, store=_store(data_dir), repo_id=repo_id, license=license
+            )
+            typer.echo(f"dry run: {len(r.files)} files of {r.ref} -> {r.folder}")
+            return
+        r = publish(
+            ref,
+            repo_id,
+            store=_store(data_dir),
+            private=private,
+            revision=revision,
+            license=license,
+        )
+    except (StoreError, FileExistsError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"published {r.ref} to {r.repo_id}: {r.commit_url}" + (f" (tag {r.tag})" if r.tag else "")
+    )
 
 
 # -- tools -------------------------------------------------------------------------------------
@@ -224,6 +470,231 @@ def tools_call_cmd(
     result = execute(name, parsed, tools)
     typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
     raise typer.Exit(0 if result.ok else 1)
+
+
+# -- generate, problems ------------------------------------------------------------------------
+ProblemFields = {
+    "id_field": typer.Option(help="Field holding the problem id in files [default: id]."),
+    "question_field": typer.Option(help="Field holding the question [default: question]."),
+    "answer_field": typer.Option(help="Field holding the answer [default: answer]."),
+}
+
+
+@app.command("generate")
+def generate_cmd(
+    ctx: typer.Context,
+    problems: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "Problems: builtin:FAMILY[,FAMILY...] or builtin:in_domain|held_out|all, "
+                "optionally with ?n=N&offset=K&seed=S; a .jsonl/.json/.parquet/.csv file; a "
+                "save_to_disk folder; or a store reference NAME@vN."
+            )
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="Dataset name; the run writes its next version.")],
+    teacher: Annotated[
+        str | None,
+        typer.Option(help="Teacher backend: solver, openai, vllm or hf [default: solver]."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model: API model name (openai), name or path (vllm), local folder (hf)."
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (openai)."),
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable with the API key [default: OPENAI_API_KEY]; not needed "
+            "with --base-url."
+        ),
+    ] = None,
+    samples_per_problem: Annotated[
+        int | None, typer.Option(help="Attempts per problem [default: 1].")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature [default: 0.7].")
+    ] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling [default: 1.0].")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Token limit of one assistant turn [default: 1024].")
+    ] = None,
+    max_turns: Annotated[
+        int | None, typer.Option(help="Limit on assistant turns per conversation [default: 6].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed [default: 0].")] = None,
+    system_prompt: Annotated[
+        Path | None,
+        typer.Option(help="File with the system prompt [default: the built-in tool-use prompt]."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N problems.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Requests in flight (openai) [default: 16].")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Conversations per generation call (vllm, hf, solver) [default: per backend]."
+        ),
+    ] = None,
+    tool_format: Annotated[
+        str | None,
+        typer.Option(
+            help="native (tools= / tool_calls) or text (<tool_call> tags in the prompt and the "
+            "reply, for servers without a tool parser) [default: native]."
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float | None, typer.Option(help="Seconds per API request [default: 120].")
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(help="Retries on 429, 5xx, timeouts and dropped connections [default: 5]."),
+    ] = None,
+    tensor_parallel_size: Annotated[
+        int | None, typer.Option(help="GPUs per vLLM engine [default: 1].")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Device of the hf teacher, e.g. cpu or cuda [default: cuda if available]."
+        ),
+    ] = None,
+    id_field: Annotated[str | None, ProblemFields["id_field"]] = None,
+    question_field: Annotated[str | None, ProblemFields["question_field"]] = None,
+    answer_field: Annotated[str | None, ProblemFields["answer_field"]] = None,
+    shard_rows: Annotated[
+        int | None, typer.Option(help="Rows per shard written as the run goes [default: 1000].")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Generate tool-use trajectories with a teacher into a new version (resumable: re-run the
+    same command after a crash to continue)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mentor_data.generate import GenerateConfig, generate
+    from mentor_data.store import StoreError
+    from mentor_data.teachers import GenerationConfig
+
+    def given(**kwargs):
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    try:
+        prompt = None
+        if system_prompt is not None:
+            prompt = system_prompt.read_text(encoding="utf-8").strip()
+        gen = GenerationConfig(
+            **given(
+                samples_per_problem=samples_per_problem,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                max_turns=max_turns,
+                seed=seed,
+                system_prompt=prompt,
+                tool_format=tool_format,
+                concurrency=concurrency,
+                batch_size=batch_size,
+                request_timeout_s=request_timeout,
+                max_retries=max_retries,
+            )
+        )
+        config = GenerateConfig(
+            problems=problems,
+            name=name,
+            generation=gen,
+            **given(
+                teacher=teacher,
+                model=model,
+                base_url=base_url,
+                api_key_env=api_key_env,
+                tensor_parallel_size=tensor_parallel_size,
+                device=device,
+                limit=limit,
+                id_field=id_field,
+                question_field=question_field,
+                answer_field=answer_field,
+                shard_rows=shard_rows,
+            ),
+        )
+        r = generate(config, store=_store(data_dir), command=_command_line(ctx))
+    except (OSError, StoreError, ValueError, ImportError) as exc:
+        _fail(str(exc))
+    table = Table("finish reason", "rows", "%", title=f"{r.version.ref}: {r.rows} rows")
+    for reason, n in sorted(r.finish_reasons.items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, str(n), f"{100 * n / max(r.rows, 1):.1f}")
+    Console().print(table)
+    typer.echo(
+        f"wrote {r.version.ref} ({r.version.path}): {r.new_rows} new rows, {r.resumed_rows} "
+        f"resumed; tokens {r.prompt_tokens:,} prompt + {r.completion_tokens:,} completion; "
+        f"{r.retries} retries; {r.elapsed_s:.1f} s"
+    )
+
+
+@app.command("problems")
+def problems_cmd(
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help="Problem spec to preview, as for generate --problems; omit it to list the "
+            "built-in families."
+        ),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", "-n", help="How many problems to print.")] = 3,
+    id_field: Annotated[str | None, ProblemFields["id_field"]] = None,
+    question_field: Annotated[str | None, ProblemFields["question_field"]] = None,
+    answer_field: Annotated[str | None, ProblemFields["answer_field"]] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List the built-in problem families, or load a problem spec and print its first problems."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mentor_data.problems import FAMILIES, load_problems
+
+    if spec is None:
+        table = Table("family", "split", "tools", "description")
+        for family in FAMILIES.values():
+            table.add_row(family.name, family.split, ", ".join(family.tools), family.description)
+        Console().print(table)
+        return
+    fields = {
+        k: v
+        for k, v in {
+            "id_field": id_field,
+            "question_field": question_field,
+            "answer_field": answer_field,
+        }.items()
+        if v is not None
+    }
+    try:
+        found = load_problems(spec, store=_store(data_dir), **fields)
+    except ValueError as exc:
+        _fail(str(exc))
+    for p in found[:n]:
+        meta = p.metadata if isinstance(p.metadata, dict) else {}
+        typer.echo(
+            json.dumps(
+                {
+                    "id": p.id,
+                    "question": p.question,
+                    "answer": p.answer,
+                    "source": p.source,
+                    "family": meta.get("family"),
+                    "split": meta.get("split"),
+                    "n_steps": meta.get("n_steps"),
+                },
+                ensure_ascii=False,
+            )
+        )
+    typer.echo(f"{len(found)} problems")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,977 @@
+"""`mentor-data verify`: check every trajectory, give it one reason code and its alignment targets.
+
+`verify_row(row)` is a pure function of one trajectory row (plus the tool executor and the answer
+judge); `verify_dataset(ref)` runs it over a store version on all cores and writes a new version
+with the verification columns of `schemas/trajectory.schema.json` (`verified`, `reason`,
+`reason_detail`, `teacher_tools`, `teacher_tool_counts`, `teacher_tool_sequence`,
+`teacher_n_calls`, `teacher_answer`).
+
+Checks run in this order; the first that fails names the row's reason (`REASONS`):
+
+| reason | the row ... |
+|---|---|
+| `error` | has an `error`, or `finish_reason == "error"`; or made the checker itself raise |
+| `bad_structure` | breaks the role order (see `structure_problem`) or has no assistant turn |
+| `malformed_call` | holds a tool call that did not parse (`ParsedCompletion.malformed`) |
+| `unknown_tool` | calls a name that is not among the row's own offered `tools` |
+| `tool_output_mismatch` | records an observation that re-executing the call does not reproduce |
+| `truncated` | ended on the token limit (`finish_reason == "length"`) |
+| `max_turns` | ended on the turn limit (`finish_reason == "max_turns"`) |
+| `no_answer` | has no `\\boxed{...}` in its final assistant turn |
+| `no_ground_truth` | has a null `answer` column: nothing to judge against |
+| `judge_error` | the judge returned ERROR (timeout, unparseable gold): neither right nor wrong |
+| `wrong_answer` | the boxed answer is not equivalent to the ground truth |
+| `ok` | passed every check (`verified` is true only here) |
+
+Re-execution (`tool_output_mismatch`): every well-formed call of the conversation that has an
+observation (its tool message) is executed again with its recorded arguments through
+`mentor_data.tools.execute`, and so is every call of the `tool_calls` column, which must also
+name the same calls as the messages. Outputs match when the texts are equal, or when both are
+numbers and (a) both are integer literals and equal, or (b) otherwise
+`|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)` with `REL_TOL = ABS_TOL = 1e-9`, computed
+exactly on the decimal texts (so `391` = `391.0`, `0.3` = `0.30000000000000004`, but a changed
+digit of a 60-digit integer is caught). An error observation must be an error again (the wording
+may differ: it names the registry); a result must be a result. A call is re-executed only when
+the local registry has a tool of that name whose parameter names agree with the row's offered
+schema (or the schema declares none); other calls, e.g. function-calling tools with no local
+implementation, are left alone and counted (`reason_detail` of an ok row says how many), never
+failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from mentor_data.formats import ParsedCompletion, parse_completion
+from mentor_data.tools import ARITHMETIC, ToolRegistry, execute
+from mentor_data.trajectory import tool_calls_from_messages
+
+logger = logging.getLogger(__name__)
+
+REASONS = (
+    "ok",
+    "wrong_answer",
+    "no_answer",
+    "no_ground_truth",
+    "judge_error",
+    "tool_output_mismatch",
+    "unknown_tool",
+    "malformed_call",
+    "bad_structure",
+    "max_turns",
+    "truncated",
+    "error",
+)
+"""Every reason code, `ok` first (the order of the summary table)."""
+
+KEEP_CHOICES = ("passed", "failed", "all")
+
+REL_TOL = 1e-9
+"""Relative tolerance when a re-executed number is compared with the recorded one."""
+ABS_TOL = 1e-9
+"""Absolute tolerance for the same comparison (numbers near zero)."""
+
+_ROLES = ("system", "user", "assistant", "tool")
+# Decimal literals only, exponent bounded: Fraction("1e999999999") would build a 1e9-digit int.
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?")
+_INT_RE = re.compile(r"[+-]?\d+")
+_MAX_NUMBER_CHARS = 5_000
+_DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """The verification result of one row: its reason code and its alignment targets.
+
+    Args:
+        reason (`str`): One of `REASONS`.
+        detail (`str` or `None`): Why, for humans (the `reason_detail` column).
+        teacher_tools (`list[str]`): Sorted unique names of the well-formed calls.
+        teacher_tool_counts (`dict[str, int]`): Name -> number of well-formed calls.
+        teacher_tool_sequence (`list[str]`): Names of the well-formed calls in call order.
+        teacher_answer (`str` or `None`): The boxed answer of the final assistant turn.
+        unexecuted_calls (`int`): Calls left alone because no local tool implements them.
+        signature (`str`): Hash of the calls (names and canonical arguments) and the answer
+            with whitespace removed: rows of one problem with equal signatures are duplicates.
+    """
+
+    reason: str
+    detail: str | None = None
+    teacher_tools: list[str] = field(default_factory=list)
+    teacher_tool_counts: dict[str, int] = field(default_factory=dict)
+    teacher_tool_sequence: list[str] = field(default_factory=list)
+    teacher_answer: str | None = None
+    unexecuted_calls: int = 0
+    signature: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """True only for `ok`."""
+        return self.reason == "ok"
+
+    @property
+    def teacher_n_calls(self) -> int:
+        """Number of well-formed calls."""
+        return len(self.teacher_tool_sequence)
+
+    def columns(self) -> dict[str, Any]:
+        """The verification columns of the row (`mentor_data.schema.VERIFICATION_FEATURES`)."""
+        return {
+            "verified": self.verified,
+            "reason": self.reason,
+            "reason_detail": self.detail,
+            "teacher_tools": self.teacher_tools,
+            "teacher_tool_counts": self.teacher_tool_counts,
+            "teacher_tool_sequence": self.teacher_tool_sequence,
+            "teacher_n_calls": self.teacher_n_calls,
+            "teacher_answer": self.teacher_answer,
+        }
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+def _clip(text: str) -> str:
+    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "..."
+
+
+def _role(message: Any) -> Any:
+    return message.get("role") if isinstance(message, dict) else None
+
+
+def _message_calls(message: dict[str, Any]) -> tuple[int, int, set[str]]:
+    """(all calls, well-formed calls, tool_call ids) of one assistant message."""
+    calls = parse_completion([message]).calls
+    # Raw ids only: normalize_tool_calls invents `call_<i>` for entries that carry none.
+    entries = message.get("tool_calls")
+    ids = {
+        e["id"]
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]
+    }
+    return len(calls), sum(c.ok for c in calls), ids
+
+
+def structure_problem(messages: Any) -> str | None:
+    """Why `messages` is not a legal conversation, or None when it is.
+
+    Legal: an optional system message, a user message, then assistant and tool messages only,
+    starting with an assistant. A run of tool messages answers the assistant message before it:
+    it holds at most as many messages as that turn made calls (malformed ones included), and a
+    tool message's `tool_call_id`, when both sides carry ids, names one of that turn's calls.
+    The next assistant turn may only start once every well-formed call was answered (so two
+    assistant messages in a row are illegal). At least one assistant turn is required; the
+    conversation may end on any message (a turn limit can stop it after tool messages).
+
+    Args:
+        messages: the `messages` column of a row.
+
+    Returns:
+        A short description of the first problem found, or None.
+
+    Example:
+        >>> structure_problem([{"role": "user", "content": "hi"}])
+        'no assistant turn'
+        >>> structure_problem([{"role": "user", "content": "hi"},
+        ...                    {"role": "assistant", "content": "\\\\boxed{1}"}]) is None
+        True
+    """
+    if not isinstance(messages, list) or not messages:
+        return "no messages"
+    for i, message in enumerate(messages):
+        if _role(message) not in _ROLES:
+            return f"message {i}: role {_role(message)!r} is not one of {', '.join(_ROLES)}"
+    i = 1 if _role(messages[0]) == "system" else 0
+    if i >= len(messages) or _role(messages[i]) != "user":
+        found = _role(messages[i]) if i < len(messages) else "the end"
+        return f"message {i}: expected the user message, found {found}"
+    calls = ok_calls = answered = 0
+    ids: set[str] = set()
+    previous = "user"
+    assistants = 0
+    for j in range(i + 1, len(messages)):
+        message = messages[j]
+        role = _role(message)
+        if role == "assistant":
+            if answered < ok_calls:
+                return (
+                    f"message {j}: the previous assistant turn made {ok_calls} call(s) "
+                    f"but got {answered} tool message(s)"
+                )
+            if previous == "assistant":
+                return f"message {j}: two assistant messages in a row"
+            calls, ok_calls, ids = _message_calls(message)
+            answered = 0
+            assistants += 1
+        elif role == "tool":
+            if previous == "user":
+                return f"message {j}: a tool message before any assistant turn"
+            answered += 1
+            if answered > calls:
+                return (
+                    f"message {j}: tool message {answered} answers an assistant turn that "
+                    f"made {calls} call(s)"
+                )
+            call_id = message.get("tool_call_id")
+            if call_id and ids and call_id not in ids:
+                return (
+                    f"message {j}: tool_call_id {str(call_id)[:60]!r} matches no call of its turn"
+                )
+        else:
+            return f"message {j}: a {role} message after the user turn"
+        previous = role
+    return None if assistants else "no assistant turn"
+
+
+def _as_number(text: str) -> Fraction | None:
+    text = text.strip()
+    if len(text) > _MAX_NUMBER_CHARS or not _NUMBER_RE.fullmatch(text):
+        return None
+    return Fraction(text)
+
+
+def outputs_match(recorded: str, executed: str) -> bool:
+    """Whether a recorded tool output agrees with the output of re-executing the call.
+
+    Equal texts match. Two numbers match when both are integer literals and equal, or else when
+    `|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)`, computed exactly on the decimal texts.
+    Anything else must be equal text.
+
+    Args:
+        recorded: the observation stored in the row.
+        executed: the output `execute` returned now.
+
+    Returns:
+        True when they agree.
+
+    Example:
+        >>> outputs_match("391.0", "391"), outputs_match("0.30000000000000004", "0.3")
+        (True, True)
+        >>> outputs_match("392", "391"), outputs_match("10" * 30 + "1", "10" * 30 + "0")
+        (False, False)
+    """
+    if recorded == executed:
+        return True
+    if not isinstance(recorded, str) or not isinstance(executed, str):
+        return False
+    a, b = _as_number(recorded), _as_number(executed)
+    if a is None or b is None:
+        return False
+    if _INT_RE.fullmatch(recorded.strip()) and _INT_RE.fullmatch(executed.strip()):
+        return a == b  # integers are computed exactly: any difference is a real one
+    return abs(a - b) <= max(Fraction(REL_TOL) * max(abs(a), abs(b)), Fraction(ABS_TOL))
+
+
+def _property_names(schema: Any) -> frozenset[str] | None:
+    """Parameter names declared by an OpenAI tool schema; None when it declares none."""
+    function = schema.get("function") if isinstance(schema, dict) else None
+    params = function.get("parameters") if isinstance(function, dict) else None
+    props = params.get("properties") if isinstance(params, dict) else None
+    return frozenset(props) if isinstance(props, dict) and props else None
+
+
+def _offered(tools: Any) -> dict[str, frozenset[str] | None]:
+    """Offered tool name -> its declared parameter names."""
+    offered: dict[str, frozenset[str] | None] = {}
+    for schema in tools if isinstance(tools, list) else []:
+        function = schema.get("function") if isinstance(schema, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if isinstance(name, str):
+            offered[name] = _property_names(schema)
+    return offered
+
+
+@functools.lru_cache(maxsize=256)
+def _row_registry(
+    local: ToolRegistry, offered: tuple[tuple[str, frozenset[str] | None], ...]
+) -> ToolRegistry:
+    """The local tools that implement the row's offered tools (same name, same parameters)."""
+    names = []
+    for name, params in offered:
+        tool = local.get(name)
+        if tool is not None and (params is None or params == _property_names(tool.schema)):
+            names.append(name)
+    return local.subset(names)
+
+
+def _canonical(value: Any) -> Any:
+    """Arguments in a canonical form for duplicate detection (2.0 -> 2, key order ignored)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _signature(parsed: ParsedCompletion, answer: str | None) -> str:
+    calls = [[c.name, _canonical(c.arguments)] for c in parsed.calls if c.ok]
+    text = json.dumps([calls, "".join((answer or "").split())], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _is_observation(call: dict[str, Any]) -> bool:
+    return call.get("output") is not None or call.get("error") is not None
+
+
+def _observation_problem(where: str, call: dict[str, Any], executed: Any) -> str | None:
+    """Why a recorded call's observation disagrees with `executed` (a ToolResult), or None."""
+    name = call.get("name")
+    if call.get("output") is not None:
+        if not executed.ok:
+            return (
+                f"{where} {name}: recorded output {call['output'][:60]!r}, re-execution "
+                f"failed ({executed.code})"
+            )
+        if not outputs_match(call["output"], executed.output):
+            return (
+                f"{where} {name}: recorded {call['output'][:60]!r}, re-executed "
+                f"{executed.output[:60]!r}"
+            )
+    elif executed.ok:
+        return f"{where} {name}: recorded an error, re-execution returned {executed.output[:60]!r}"
+    return None
+
+
+def _well_formed(calls: Any) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in (calls if isinstance(calls, list) else [])
+        if isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and not str(c.get("error") or "").startswith("malformed_call")
+    ]
+
+
+def _mismatch(row: dict[str, Any], registry: ToolRegistry) -> tuple[str | None, int]:
+    """(why the recorded observations disagree with re-execution or None, calls not executed)."""
+    from_messages = _well_formed(tool_calls_from_messages(row["messages"]))
+    column = _well_formed(row.get("tool_calls"))
+    if len(column) != len(from_messages):
+        return (
+            f"the tool_calls column records {len(column)} call(s), the messages "
+            f"{len(from_messages)}"
+        ), 0
+    unexecuted = 0
+    for k, (msg_call, col_call) in enumerate(zip(from_messages, column, strict=True)):
+        if (msg_call["name"], msg_call["arguments"]) != (col_call["name"], col_call["arguments"]):
+            return (
+                f"call {k}: the tool_calls column records {col_call['name']} "
+                f"{json.dumps(col_call['arguments'], default=str)[:80]}, the messages "
+                f"{msg_call['name']} {json.dumps(msg_call['arguments'], default=str)[:80]}"
+            ), 0
+        if not (_is_observation(msg_call) or _is_observation(col_call)):
+            continue  # never executed (e.g. the last turn hit the turn limit)
+        if msg_call["name"] not in registry:
+            unexecuted += 1
+            continue
+        executed = execute(msg_call["name"], msg_call["arguments"], registry)
+        for where, call in ((f"call {k}", msg_call), (f"call {k} (tool_calls column)", col_call)):
+            if _is_observation(call):
+                problem = _observation_problem(where, call, executed)
+                if problem:
+                    return problem, unexecuted
+    return None, unexecuted
+
+
+def _judge(answer: str, gold: str, timeout_s: float) -> tuple[str, str | None]:
+    from mentor_data.answers import Verdict, check_answer, check_gold
+
+    verdict = check_answer(answer, gold, timeout_s=timeout_s)
+    if verdict == Verdict.PASS:
+        return "ok", None
+    if verdict == Verdict.FAIL:
+        return "wrong_answer", f"answer {_clip(answer)!r}, ground truth {_clip(gold)!r}"
+    # ERROR: an unusable gold (say why) or a timeout / judge failure; never right or wrong.
+    problem = check_gold(gold, timeout_s=timeout_s)
+    why = f"unusable ground truth: {problem}" if problem else "timeout or judge failure"
+    return "judge_error", f"{why} ({_clip(answer)!r} against {_clip(gold)!r})"
+
+
+def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float) -> RowVerdict:
+    if row.get("error") is not None or row.get("finish_reason") == "error":
+        return RowVerdict("error", _clip(str(row.get("error") or "finish_reason is error")))
+    messages = row.get("messages")
+    problem = structure_problem(messages)
+    if problem:
+        return RowVerdict("bad_structure", problem)
+    parsed = parse_completion(messages)
+    sequence = parsed.tool_names
+    counts = Counter(sequence)
+    answer = parsed.answer
+    targets = {
+        "teacher_tools": sorted(counts),
+        "teacher_tool_counts": dict(counts),
+        "teacher_tool_sequence": sequence,
+        "teacher_answer": answer,
+        "signature": _signature(parsed, answer),
+    }
+    if parsed.malformed:
+        bad = parsed.malformed
+        return RowVerdict(
+            "malformed_call",
+            f"{len(bad)} call(s) did not parse; first: {_clip(bad[0].error or '')}",
+            **targets,
+        )
+    offered = _offered(row.get("tools"))
+    unknown = sorted(set(sequence) - set(offered))
+    if unknown:
+        return RowVerdict(
+            "unknown_tool", _clip(f"not offered on this row: {', '.join(unknown)}"), **targets
+        )
+    executable = _row_registry(registry, tuple(offered.items()))
+    problem, unexecuted = _mismatch(row, executable)
+    if problem:
+        return RowVerdict("tool_output_mismatch", _clip(problem), **targets)
+    targets["unexecuted_calls"] = unexecuted
+    note = f"{unexecuted} call(s) not re-executed (no local implementation)" if unexecuted else None
+    finish = row.get("finish_reason")
+    if finish == "length":
+        return RowVerdict("truncated", "the last turn hit the token limit", **targets)
+    if finish == "max_turns":
+        return RowVerdict(
+            "max_turns", f"stopped after {parsed.num_turns} assistant turns", **targets
+        )
+    if answer is None:
+        return RowVerdict("no_answer", "no \\boxed{...} in the final assistant turn", **targets)
+    gold = row.get("answer")
+    if gold is None:
+        return RowVerdict("no_ground_truth", "the answer column is null", **targets)
+    reason, detail = _judge(answer, str(gold), judge_timeout_s)
+    return RowVerdict(reason, detail or note, **targets)
+
+
+def verify_row(
+    row: dict[str, Any], *, registry: ToolRegistry = ARITHMETIC, judge_timeout_s: float = 5.0
+) -> RowVerdict:
+    """Verify one trajectory row; never raises.
+
+    Args:
+        row: a decoded trajectory row (JSON columns as Python objects).
+        registry: the local tool implementations used for re-execution (default: the twelve
+            arithmetic tools); only the tools the row offers are used.
+        judge_timeout_s: wall-clock limit of one answer check.
+
+    Returns:
+        A `RowVerdict`: the first failing check's reason code (see the module docstring), a
+        detail, and the alignment targets from the well-formed calls. A row that makes a check
+        raise gets reason `error` with the exception in the detail.
+
+    Example:
+        >>> row = {"error": None, "finish_reason": "stop", "answer": "3", "tools": [],
+        ...        "tool_calls": [], "messages": [{"role": "user", "content": "1+2?"},
+        ...                                       {"role": "assistant", "content": "\\\\boxed{3}"}]}
+        >>> v = verify_row(row)
+        >>> v.reason, v.verified, v.teacher_answer, v.teacher_n_calls
+        ('ok', True, '3', 0)
+    """
+    try:
+        if not isinstance(row, dict):
+            return RowVerdict("error", f"the row is a {type(row).__name__}, not a mapping")
+        return _verify(row, registry, judge_timeout_s)
+    except Exception as exc:  # a bad row must never stop a run: it becomes an error row
+        logger.debug("verify raised on a row", exc_info=True)
+        return RowVerdict("error", _clip(f"verify raised {type(exc).__name__}: {exc}"))
+
+
+def verify_rows(
+    rows: Iterable[dict[str, Any]],
+    *,
+    registry: ToolRegistry = ARITHMETIC,
+    judge_timeout_s: float = 5.0,
+) -> list[RowVerdict]:
+    """`verify_row` over rows, in this process."""
+    return [verify_row(r, registry=registry, judge_timeout_s=judge_timeout_s) for r in rows]
+
+
+# -- selection (keep / dedupe / per-problem) ------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Which rows a verify run keeps, and how many each rule dropped."""
+
+    indices: list[int]
+    dropped_by_keep: int
+    dropped_duplicates: int
+    dropped_per_problem: int
+
+
+def select_rows(
+    verdicts: Sequence[RowVerdict],
+    problem_ids: Sequence[str],
+    sample_ids: Sequence[int],
+    *,
+    keep: str = "passed",
+    dedupe: bool = False,
+    per_problem: int | None = None,
+) -> Selection:
+    """Apply `--keep`, then `--dedupe`, then `--per-problem` (pure; input order is kept).
+
+    Rows are ranked best first by (not verified, fewest calls, lowest sample_id). `dedupe`
+    keeps the best row of each group with the same `problem_id` and the same `signature`
+    (calls, in order, with canonical arguments, and the answer with whitespace removed; rows
+    that failed before their calls were read have no signature and are never duplicates);
+    `per_problem` keeps the K best rows of each problem.
+
+    Args:
+        verdicts: one verdict per row.
+        problem_ids: the `problem_id` column.
+        sample_ids: the `sample_id` column.
+        keep: `passed` (verified rows), `failed` (the others) or `all`.
+        dedupe: drop duplicates (see above).
+        per_problem: keep at most this many rows per problem (None: no limit).
+
+    Returns:
+        The kept row indices in input order and the number each rule dropped.
+    """
+    if keep not in KEEP_CHOICES:
+        raise ValueError(f"keep={keep!r}: use one of {', '.join(KEEP_CHOICES)}")
+    wanted = {"passed": (True,), "failed": (False,), "all": (True, False)}[keep]
+    kept = [i for i, v in enumerate(verdicts) if v.verified in wanted]
+    after_keep = len(kept)
+
+    def rank(i: int) -> tuple[bool, int, int, int]:
+        return (not verdicts[i].verified, verdicts[i].teacher_n_calls, int(sample_ids[i]), i)
+
+    ranked = sorted(kept, key=rank)
+    duplicates = 0
+    if dedupe:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for i in ranked:
+            key = (problem_ids[i], verdicts[i].signature)
+            # No signature: the row failed before its calls were read; never call it a copy.
+            if key in seen and key[1]:
+                duplicates += 1
+                continue
+            seen.add(key)
+            unique.append(i)
+        ranked = unique
+    over = 0
+    if per_problem is not None:
+        taken: Counter[str] = Counter()
+        limited = []
+        for i in ranked:
+            if taken[problem_ids[i]] >= per_problem:
+                over += 1
+                continue
+            taken[problem_ids[i]] += 1
+            limited.append(i)
+        ranked = limited
+    return Selection(sorted(ranked), len(verdicts) - after_keep, duplicates, over)
+
+
+# -- the dataset-level run ---------------------------------------------------------------------
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class VerifyConfig:
+    """Options of `mentor-data verify`.
+
+    Args:
+        keep (`str`, *optional*, defaults to `"passed"`): Rows to write: `passed`, `failed` or
+            `all`.
+        dedupe (`bool`, *optional*, defaults to `False`): Drop duplicates: rows of the same
+            problem with the same calls (names and canonical arguments, in order) and the same
+            answer (whitespace removed); the best is kept.
+        per_problem (`int` or `None`, *optional*): Keep the K best rows per problem (verified
+            first, fewest calls, lowest sample_id).
+        workers (`int` or `None`, *optional*): Processes; None means all cores.
+        judge_timeout_s (`float`, *optional*, defaults to `5.0`): Limit of one answer check.
+        chunk_rows (`int`, *optional*, defaults to `500`): Rows per task sent to a worker.
+    """
+
+    keep: str = field(default="passed", metadata={"help": "Rows to write: passed, failed, all."})
+    dedupe: bool = field(default=False, metadata={"help": "Drop duplicate trajectories."})
+    per_problem: int | None = field(default=None, metadata={"help": "Best K rows per problem."})
+    workers: int | None = field(default=None, metadata={"help": "Processes (None: all cores)."})
+    judge_timeout_s: float = field(default=5.0, metadata={"help": "Seconds per answer check."})
+    chunk_rows: int = field(default=500, metadata={"help": "Rows per worker task."})
+
+    def __post_init__(self) -> None:
+        if self.keep not in KEEP_CHOICES:
+            raise ValueError(f"keep={self.keep!r} is not valid: use {', '.join(KEEP_CHOICES)}")
+        if self.per_problem is not None and self.per_problem < 1:
+            raise ValueError(f"per_problem={self.per_problem} is not valid: use K >= 1 or None")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers={self.workers} is not valid: use N >= 1 or None (all)")
+        if self.judge_timeout_s <= 0:
+            raise ValueError(f"judge_timeout_s={self.judge_timeout_s} is not valid: use > 0")
+        if self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows={self.chunk_rows} is not valid: use >= 1")
+
+
+def _workers_for(rows: int, config: VerifyConfig) -> int:
+    """Processes a run uses: as asked (default all cores), at most one per chunk of rows."""
+    chunks = max(1, -(-rows // config.chunk_rows))
+    return min(config.workers or default_workers(), chunks)
+
+
+@dataclass
+class VerifySummary:
+    """What a verify run did.
+
+    Args:
+        input_ref (`str`): The version verified.
+        output_ref (`str` or `None`): The version written (None when nothing was written).
+        rows (`int`): Rows verified.
+        kept (`int`): Rows written.
+        reasons (`dict[str, int]`): Rows per reason code, every code present, `REASONS` order.
+        dropped_by_keep, dropped_duplicates, dropped_per_problem (`int`): Rows each rule dropped.
+        unexecuted_calls (`int`): Calls not re-executed (no local implementation).
+        seconds (`float`): Wall-clock time of the checks.
+        workers (`int`): Processes used.
+    """
+
+    input_ref: str
+    output_ref: str | None
+    rows: int
+    kept: int
+    reasons: dict[str, int]
+    dropped_by_keep: int = 0
+    dropped_duplicates: int = 0
+    dropped_per_problem: int = 0
+    unexecuted_calls: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def passed(self) -> int:
+        return self.reasons.get("ok", 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"passed": self.passed}
+
+
+VERIFY_COLUMNS = ("messages", "tools", "tool_calls", "answer", "error", "finish_reason")
+"""The columns `verify_row` reads; only these are decoded and sent to workers."""
+
+
+def decode_for_verify(table: Any) -> list[dict[str, Any]]:
+    """Decode the `VERIFY_COLUMNS` of an Arrow table into rows for `verify_row`.
+
+    JSON columns are decoded with `json.loads`, as `datasets.Json` does, but without building
+    whole rows: decoding dominates a verify run otherwise. Rows share one decoded copy of
+    equal tool lists (a dataset usually offers one list to every row); do not mutate them.
+    """
+    loads = json.loads
+    cols = {c: table.column(c).to_pylist() for c in VERIFY_COLUMNS}
+    tool_lists: dict[tuple[str, ...], list[Any]] = {}
+    rows = []
+    for i, messages in enumerate(cols["messages"]):
+        raw_tools = tuple(cols["tools"][i] or ())
+        tools = tool_lists.get(raw_tools)
+        if tools is None:
+            tools = tool_lists[raw_tools] = [None if t is None else loads(t) for t in raw_tools]
+        calls = cols["tool_calls"][i] or []
+        for call in calls:
+            if call.get("arguments") is not None:
+                call["arguments"] = loads(call["arguments"])
+        rows.append(
+            {
+                "messages": [None if m is None else loads(m) for m in messages or []],
+                "tools": tools,
+                "tool_calls": calls,
+                "answer": cols["answer"][i],
+                "error": cols["error"][i],
+                "finish_reason": cols["finish_reason"][i],
+            }
+        )
+    return rows
+
+
+# The table a forked worker reads its slices from: set in the parent just before the pool forks,
+# so children share it copy-on-write instead of receiving pickles (pickling an Arrow slice
+# serialises its whole parent buffers).
+_FORK_TABLE: Any = None
+
+
+def _verify_chunk(payload: Any, judge_timeout_s: float) -> list[RowVerdict]:
+    """Worker task: `(start, length)` of the forked table, or an Arrow IPC stream of a slice."""
+    if isinstance(payload, tuple):
+        table = _FORK_TABLE.slice(*payload)
+    else:
+        import pyarrow as pa
+
+        table = pa.ipc.open_stream(payload).read_all()
+    return verify_rows(decode_for_verify(table), judge_timeout_s=judge_timeout_s)
+
+
+def _ipc(table: Any) -> Any:
+    """A slice as an Arrow IPC stream: only its own rows (a pickle would carry the whole table)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _pool(workers: int) -> tuple[ProcessPoolExecutor, bool]:
+    """A process pool and whether it forks (Linux), so that workers can share `_FORK_TABLE`."""
+    import multiprocessing as mp
+
+    if sys.platform == "linux" and "fork" in mp.get_all_start_methods():
+        return ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")), True
+    return ProcessPoolExecutor(workers), False
+
+
+def verify_table(
+    table: Any, config: VerifyConfig | None = None, *, progress: bool = False
+) -> list[RowVerdict]:
+    """Verify every row of an Arrow table of trajectories, on `config.workers` processes.
+
+    Rows go to the workers in chunks of `config.chunk_rows`; forked workers (Linux) read their
+    chunks from the parent's table, others receive them as Arrow IPC streams.
+
+    Args:
+        table: a `pyarrow.Table` with the trajectory columns and their `datasets` metadata.
+        config: options (workers, chunk size, judge timeout).
+        progress: show a rich progress bar.
+
+    Returns:
+        One verdict per row, in table order.
+    """
+    global _FORK_TABLE
+    config = config or VerifyConfig()
+    n = table.num_rows
+    table = table.select(list(VERIFY_COLUMNS))
+    size = config.chunk_rows
+    workers = _workers_for(n, config)
+    starts = list(range(0, n, size))
+    results: list[list[RowVerdict]] = [[] for _ in starts]
+    if workers <= 1:
+        with _Bar(n, progress) as bar:
+            for k, start in enumerate(starts):
+                chunk = decode_for_verify(table.slice(start, size))
+                results[k] = verify_rows(chunk, judge_timeout_s=config.judge_timeout_s)
+                bar.advance(len(results[k]))
+        return [v for chunk in results for v in chunk]
+    pool, forks = _pool(workers)
+    _FORK_TABLE = table if forks else None
+    try:
+        with pool:
+            futures = {
+                pool.submit(
+                    _verify_chunk,
+                    (start, size) if forks else _ipc(table.slice(start, size)),
+                    config.judge_timeout_s,
+                ): k
+                for k, start in enumerate(starts)
+            }
+            # The bar's refresh thread starts only now: the workers were forked at the first
+            # submit, and forking a process with running threads can deadlock the children.
+            with _Bar(n, progress) as bar:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.advance(len(results[futures[future]]))
+    finally:
+        _FORK_TABLE = None
+    return [v for chunk in results for v in chunk]
+
+
+class _Bar:
+    """A rich progress bar, or nothing; a context manager."""
+
+    def __init__(self, total: int, enabled: bool):
+        self._progress = None
+        if enabled:
+            from rich.progress import Progress
+
+            self._progress = Progress(transient=True)
+            self._task = self._progress.add_task("verifying", total=total)
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def advance(self, k: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, k)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def add_verification_columns(table: Any, verdicts: Sequence[RowVerdict]) -> Any:
+    """The trajectory columns of `table` followed by the verification columns of `verdicts`.
+
+    Verification columns already in `table` (re-verifying a verified version) are replaced.
+    The result carries the `datasets` features of `verified_features()` in its metadata.
+    """
+    from datasets import Dataset
+
+    from mentor_data.schema import TRAJECTORY_FEATURES, VERIFICATION_FEATURES, verified_features
+
+    missing = [c for c in TRAJECTORY_FEATURES if c not in table.column_names]
+    if missing:
+        raise ValueError(f"not a trajectory table: missing column(s) {', '.join(missing)}")
+    base = table.select(list(TRAJECTORY_FEATURES))
+    columns = [v.columns() for v in verdicts]
+    extra = (
+        Dataset.from_list(columns, features=VERIFICATION_FEATURES).data.table
+        if columns
+        else Dataset.from_dict(
+            {k: [] for k in VERIFICATION_FEATURES}, features=VERIFICATION_FEATURES
+        ).data.table
+    )
+    for name in VERIFICATION_FEATURES:
+        base = base.append_column(extra.schema.field(name), extra.column(name))
+    return base.replace_schema_metadata(verified_features().arrow_schema.metadata)
+
+
+def _families(table: Any) -> list[str]:
+    """`metadata.family` of every row ("(none)" when absent), for the per-family summary."""
+    families = []
+    for text in table.column("metadata").to_pylist():
+        try:
+            metadata = json.loads(text) if text is not None else None
+        except ValueError:
+            metadata = None
+        family = metadata.get("family") if isinstance(metadata, dict) else None
+        families.append("(none)" if family is None else str(family))
+    return families
+
+
+def verify_dataset(
+    ref: str,
+    *,
+    store: Any = None,
+    config: VerifyConfig | None = None,
+    name: str | None = None,
+    command: str | None = None,
+    progress: bool = False,
+) -> VerifySummary:
+    """Verify a store version and write the kept rows as a new version.
+
+    Args:
+        ref: the input version (`NAME`, `NAME@vN`).
+        store: the `Store` (default: `Store()`).
+        config: options (`VerifyConfig`).
+        name: dataset to write to (default: the input's name); the new version's parent is the
+            input reference, its lineage the input's plus a `verify` block (options, counts).
+        command: the command line recorded in the manifest.
+        progress: show a progress bar.
+
+    Returns:
+        A `VerifySummary`.
+    """
+    import pyarrow as pa
+
+    from mentor_data.schema import verified_features
+    from mentor_data.store import Store
+
+    config = config or VerifyConfig()
+    store = store or Store()
+    info = store.resolve(ref)
+    table = store.load_table(info)
+    started = time.perf_counter()
+    verdicts = verify_table(table, config, progress=progress)
+    seconds = time.perf_counter() - started
+    selection = select_rows(
+        verdicts,
+        table.column("problem_id").to_pylist(),
+        table.column("sample_id").to_pylist(),
+        keep=config.keep,
+        dedupe=config.dedupe,
+        per_problem=config.per_problem,
+    )
+    counts = Counter(v.reason for v in verdicts)
+    reasons = {r: counts.get(r, 0) for r in REASONS}
+    verified = add_verification_columns(table, verdicts)
+    # Typed indices: an empty Python list would be Arrow `null`, which `take` refuses.
+    kept = verified.take(pa.array(selection.indices, type=pa.int64()))
+    summary = VerifySummary(
+        input_ref=info.ref,
+        output_ref=None,
+        rows=len(verdicts),
+        kept=kept.num_rows,
+        reasons=reasons,
+        dropped_by_keep=selection.dropped_by_keep,
+        dropped_duplicates=selection.dropped_duplicates,
+        dropped_per_problem=selection.dropped_per_problem,
+        unexecuted_calls=sum(v.unexecuted_calls for v in verdicts),
+        seconds=seconds,
+        workers=_workers_for(len(verdicts), config),
+    )
+    by_family: dict[str, dict[str, int]] = {}
+    for family, verdict in zip(_families(table), verdicts, strict=True):
+        counts_f = by_family.setdefault(family, {"rows": 0, "passed": 0})
+        counts_f["rows"] += 1
+        counts_f["passed"] += verdict.verified
+    lineage = dict(store.manifest(info).get("lineage") or {})
+    lineage["verify"] = {
+        "input": info.ref,
+        "keep": config.keep,
+        "dedupe": config.dedupe,
+        "per_problem": config.per_problem,
+        "rows": summary.rows,
+        "kept": summary.kept,
+        "reasons": reasons,
+        "by_family": dict(sorted(by_family.items())),
+        "dropped_duplicates": summary.dropped_duplicates,
+        "dropped_per_problem": summary.dropped_per_problem,
+        "unexecuted_calls": summary.unexecuted_calls,
+        "rel_tol": REL_TOL,
+        "abs_tol": ABS_TOL,
+    }
+    out = store.write_version(
+        name or info.name,
+        kept,
+        features=verified_features(),
+        command=command,
+        parent=info.ref,
+        lineage=lineage,
+    )
+    summary.output_ref = out.ref
+    logger.info(
+        "verified %s: %d/%d ok, wrote %s (%d rows)",
+        info.ref,
+        summary.passed,
+        summary.rows,
+        out.ref,
+        summary.kept,
+    )
+    return summary
+
+
+__all__ = [
+    "ABS_TOL",
+    "KEEP_CHOICES",
+    "REASONS",
+    "REL_TOL",
+    "VERIFY_COLUMNS",
+    "RowVerdict",
+    "Selection",
+    "VerifyConfig",
+    "VerifySummary",
+    "add_verification_columns",
+    "decode_for_verify",
+    "default_workers",
+    "outputs_match",
+    "select_rows",
+    "structure_problem",
+    "verify_dataset",
+    "verify_row",
+    "verify_rows",
+    "verify_table",
+]
