@@ -474,9 +474,9 @@ def tools_call_cmd(
 
 # -- generate, problems ------------------------------------------------------------------------
 ProblemFields = {
-    "id_field": typer.Option(help="Field holding the problem id in files [default: id]."),
-    "question_field": typer.Option(help="Field holding the question [default: question]."),
-    "answer_field": typer.Option(help="Field holding the answer [default: answer]."),
+    "id_field": typer.Option(help="Field holding the problem id in files (default: id)."),
+    "question_field": typer.Option(help="Field holding the question (default: question)."),
+    "answer_field": typer.Option(help="Field holding the answer (default: answer)."),
 }
 
 
@@ -496,7 +496,7 @@ def generate_cmd(
     name: Annotated[str, typer.Option(help="Dataset name; the run writes its next version.")],
     teacher: Annotated[
         str | None,
-        typer.Option(help="Teacher backend: solver, openai, vllm or hf [default: solver]."),
+        typer.Option(help="Teacher backend: solver, openai, vllm or hf (default: solver)."),
     ] = None,
     model: Annotated[
         str | None,
@@ -511,66 +511,66 @@ def generate_cmd(
     api_key_env: Annotated[
         str | None,
         typer.Option(
-            help="Environment variable with the API key [default: OPENAI_API_KEY]; not needed "
+            help="Environment variable with the API key (default: OPENAI_API_KEY); not needed "
             "with --base-url."
         ),
     ] = None,
     samples_per_problem: Annotated[
-        int | None, typer.Option(help="Attempts per problem [default: 1].")
+        int | None, typer.Option(help="Attempts per problem (default: 1).")
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option(help="Sampling temperature [default: 0.7].")
+        float | None, typer.Option(help="Sampling temperature (default: 0.7).")
     ] = None,
-    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling [default: 1.0].")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling (default: 1.0).")] = None,
     max_tokens: Annotated[
-        int | None, typer.Option(help="Token limit of one assistant turn [default: 1024].")
+        int | None, typer.Option(help="Token limit of one assistant turn (default: 1024).")
     ] = None,
     max_turns: Annotated[
-        int | None, typer.Option(help="Limit on assistant turns per conversation [default: 6].")
+        int | None, typer.Option(help="Limit on assistant turns per conversation (default: 6).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed [default: 0].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: 0).")] = None,
     system_prompt: Annotated[
         Path | None,
-        typer.Option(help="File with the system prompt [default: the built-in tool-use prompt]."),
+        typer.Option(help="File with the system prompt (default: the built-in tool-use prompt)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N problems.")] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Requests in flight (openai) [default: 16].")
+        int | None, typer.Option(help="Requests in flight (openai) (default: 16).")
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
-            help="Conversations per generation call (vllm, hf, solver) [default: per backend]."
+            help="Conversations per generation call (vllm, hf, solver) (default: per backend)."
         ),
     ] = None,
     tool_format: Annotated[
         str | None,
         typer.Option(
             help="native (tools= / tool_calls) or text (<tool_call> tags in the prompt and the "
-            "reply, for servers without a tool parser) [default: native]."
+            "reply, for servers without a tool parser) (default: native)."
         ),
     ] = None,
     request_timeout: Annotated[
-        float | None, typer.Option(help="Seconds per API request [default: 120].")
+        float | None, typer.Option(help="Seconds per API request (default: 120).")
     ] = None,
     max_retries: Annotated[
         int | None,
-        typer.Option(help="Retries on 429, 5xx, timeouts and dropped connections [default: 5]."),
+        typer.Option(help="Retries on 429, 5xx, timeouts and dropped connections (default: 5)."),
     ] = None,
     tensor_parallel_size: Annotated[
-        int | None, typer.Option(help="GPUs per vLLM engine [default: 1].")
+        int | None, typer.Option(help="GPUs per vLLM engine (default: 1).")
     ] = None,
     device: Annotated[
         str | None,
         typer.Option(
-            help="Device of the hf teacher, e.g. cpu or cuda [default: cuda if available]."
+            help="Device of the hf teacher, e.g. cpu or cuda (default: cuda if available)."
         ),
     ] = None,
     id_field: Annotated[str | None, ProblemFields["id_field"]] = None,
     question_field: Annotated[str | None, ProblemFields["question_field"]] = None,
     answer_field: Annotated[str | None, ProblemFields["answer_field"]] = None,
     shard_rows: Annotated[
-        int | None, typer.Option(help="Rows per shard written as the run goes [default: 1000].")
+        int | None, typer.Option(help="Rows per shard written as the run goes (default: 1000).")
     ] = None,
     data_dir: DataDir = None,
 ) -> None:

@@ -1,0 +1,403 @@
+"""`mentor-data generate`: problems in, a teacher's trajectories out, as a new store version.
+
+Rows are written as they finish, in shards (every `shard_rows` rows or `flush_interval_s`
+seconds), into a draft of the store (`NAME/.draft-generate-KEY/`). KEY is a hash of everything
+that decides the output (the problems, the teacher and its model, sampling, prompts and tool
+format, not runtime knobs such as concurrency or timeouts), so re-running the same command after a
+crash, Ctrl-C or kill -9 reopens the same draft, skips the (problem_id, sample_id) keys already
+on disk and, once every key is written, commits one version: no trajectory is lost and none is
+written twice. A request that fails after its retries is an `error` row, so every (problem,
+sample) is accounted for.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from mentor_data.problems import Problem, load_problems
+from mentor_data.schema import prompt_hash
+from mentor_data.store import Store, StoreError, VersionInfo, VersionWriter, check_name
+from mentor_data.teachers import (
+    GenerationConfig,
+    RunSummary,
+    Teacher,
+    make_teacher,
+    run_conversations,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateConfig:
+    """What to generate and where.
+
+    > Problems
+
+    Args:
+        problems (`str`):
+            Problem spec: `builtin:FAMILY[,...]`, `builtin:in_domain|held_out|all` with
+            `?n=N&offset=K&seed=S`, a JSONL/JSON/Parquet/CSV file, a `save_to_disk` folder or a
+            store reference `NAME@vN` (see `mentor_data.problems`).
+        limit (`int` or `None`, *optional*, defaults to `None`):
+            Use only the first `limit` problems (for built-ins also the default `n`).
+        id_field (`str`, *optional*, defaults to `"id"`), question_field (`str`, *optional*,
+            defaults to `"question"`), answer_field (`str`, *optional*, defaults to `"answer"`):
+            Field names of the problems in files.
+
+    > Teacher
+
+    Args:
+        teacher (`str`, *optional*, defaults to `"solver"`):
+            `solver` (offline, reference programs), `openai`, `vllm` or `hf`.
+        model (`str` or `None`, *optional*, defaults to `None`):
+            Model name (openai, vllm) or folder (hf).
+        base_url (`str` or `None`, *optional*, defaults to `None`):
+            Endpoint of the openai teacher, e.g. `http://localhost:8000/v1`.
+        api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`):
+            Environment variable with the API key (a local `base_url` needs none).
+        tensor_parallel_size (`int`, *optional*, defaults to `1`): GPUs per vLLM engine.
+        device (`str` or `None`, *optional*, defaults to `None`): Device of the hf teacher.
+        generation (`GenerationConfig`): Sampling, limits, prompts and concurrency.
+
+    > Output
+
+    Args:
+        name (`str`): Dataset name; the run writes the next version `NAME@vN`.
+        shard_rows (`int`, *optional*, defaults to `1000`): Rows per shard (flush size).
+        flush_interval_s (`float`, *optional*, defaults to `30.0`):
+            Also flush buffered rows this often, so a slow teacher loses at most this much work.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar on stderr (only when it is a terminal).
+    """
+
+    problems: str
+    name: str
+    teacher: str = "solver"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    tensor_parallel_size: int = 1
+    device: str | None = None
+    limit: int | None = None
+    id_field: str = "id"
+    question_field: str = "question"
+    answer_field: str = "answer"
+    shard_rows: int = 1000
+    flush_interval_s: float = 30.0
+    progress: bool = True
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def __post_init__(self) -> None:
+        if self.shard_rows < 1:
+            raise ValueError(f"shard_rows={self.shard_rows}: must be >= 1")
+        if self.flush_interval_s <= 0:
+            raise ValueError(f"flush_interval_s={self.flush_interval_s}: must be > 0")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit={self.limit}: must be >= 1")
+
+
+@dataclass
+class GenerateResult:
+    """The outcome of `generate`.
+
+    Args:
+        version (`VersionInfo`): The committed version.
+        rows (`int`): Rows in the version.
+        new_rows (`int`): Rows produced by this run (the rest were resumed from the draft).
+        resumed_rows (`int`): Rows found in the draft from an interrupted run.
+        finish_reasons (`dict`): Rows of the version by finish reason.
+        prompt_tokens (`int`), completion_tokens (`int`): Token totals of the version.
+        retries (`int`): Request retries of this run.
+        elapsed_s (`float`): Wall-clock seconds of this run.
+    """
+
+    version: VersionInfo
+    rows: int
+    new_rows: int
+    resumed_rows: int
+    finish_reasons: dict[str, int]
+    prompt_tokens: int
+    completion_tokens: int
+    retries: int
+    elapsed_s: float
+
+
+def problems_digest(problems: list[Problem]) -> str:
+    """A hash of the problems' ids, questions, answers and offered tools (order included)."""
+    h = hashlib.sha256()
+    tool_digests: dict[int, str] = {}
+    for p in problems:
+        key = id(p.tools)
+        if key not in tool_digests:  # built-ins share one tools tuple: hash it once
+            tool_digests[key] = hashlib.sha256(
+                json.dumps(list(p.tools), sort_keys=True).encode()
+            ).hexdigest()
+        h.update(json.dumps([p.id, p.question, p.answer, tool_digests[key]]).encode())
+    return h.hexdigest()
+
+
+def resume_key(config: GenerateConfig, problems: list[Problem], teacher: Teacher) -> str:
+    """The draft key: a hash of everything that determines the output, nothing else."""
+    payload = {
+        "problems": problems_digest(problems),
+        "teacher": teacher.backend,
+        "model": teacher.model,
+        "generation": config.generation.output_fields(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _draft_lock(writer: VersionWriter) -> Iterator[None]:
+    """Hold an exclusive lock on the draft, so two runs of one command never interleave."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    lock_path = writer.path.with_name(writer.path.name + ".lock")
+    with open(lock_path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise StoreError(
+                f"another `mentor-data generate` is writing {writer.path} (lock {lock_path}); "
+                "wait for it to finish or stop it before resuming"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    lock_path.unlink(missing_ok=True)
+
+
+def _draft_stats(writer: VersionWriter) -> tuple[collections.Counter, int, int]:
+    reasons: collections.Counter = collections.Counter()
+    prompt = completion = 0
+    for path in writer.shard_files():
+        table = pq.read_table(path, columns=["finish_reason", "usage"])
+        reasons.update(table["finish_reason"].to_pylist())
+        for usage in table["usage"].to_pylist():
+            prompt += (usage or {}).get("prompt_tokens") or 0
+            completion += (usage or {}).get("completion_tokens") or 0
+    return reasons, prompt, completion
+
+
+class _Flusher:
+    """Buffers rows and writes them as shards by size or age."""
+
+    def __init__(self, writer: VersionWriter, shard_rows: int, interval_s: float) -> None:
+        self.writer, self.shard_rows, self.interval_s = writer, shard_rows, interval_s
+        self.buffer: list[dict] = []
+        self.last = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= self.shard_rows or time.monotonic() - self.last >= self.interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.writer.write_rows(self.buffer)
+            logger.debug("flushed %d rows to %s", len(self.buffer), self.writer.path)
+            self.buffer = []
+        self.last = time.monotonic()
+
+
+@contextlib.contextmanager
+def _progress(total: int, done: int, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (rows, rate, ETA); a no-op when disabled or not a TTY."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.1f} rows/s" if task.speed else "- rows/s")
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+    )
+    with progress:
+        task = progress.add_task("generate", total=total, completed=done)
+        yield lambda: progress.advance(task)
+
+
+def generate(
+    config: GenerateConfig,
+    *,
+    store: Store | None = None,
+    teacher: Teacher | None = None,
+    command: str | None = None,
+) -> GenerateResult:
+    """Generate trajectories for every (problem, sample) and commit them as a new version.
+
+    Resumable: see the module docstring. Raises before touching the store when the problems or
+    the teacher cannot be set up.
+
+    Args:
+        config: What to generate (problems, teacher, sampling, output name).
+        store: Target store (default: `Store()`, i.e. `$MENTOR_DATA_DIR` or `./data`).
+        teacher: A ready teacher, instead of building one from `config.teacher`.
+        command: The command line, recorded in the manifest.
+
+    Returns:
+        A `GenerateResult` with the version and the counts of the whole version.
+
+    Raises:
+        ValueError: bad problems (the message names the line and field) or options.
+        StoreError: a bad dataset name, or the draft is locked by another run.
+    """
+    started = time.perf_counter()
+    store = store or Store()
+    check_name(config.name)
+    gen = config.generation
+    problems = load_problems(
+        config.problems,
+        id_field=config.id_field,
+        question_field=config.question_field,
+        answer_field=config.answer_field,
+        limit=config.limit,
+        store=store,
+    )
+    if not problems:
+        raise ValueError(f"--problems {config.problems!r}: no problems found")
+    if teacher is None:
+        teacher = make_teacher(
+            config.teacher,
+            model=config.model,
+            base_url=config.base_url,
+            api_key_env=config.api_key_env,
+            tensor_parallel_size=config.tensor_parallel_size,
+            device=config.device,
+        )
+    key = resume_key(config, problems, teacher)
+    writer = store.writer(config.name, draft_id=f"generate-{key}")
+    expected = {(p.id, s) for p in problems for s in range(gen.samples_per_problem)}
+    with _draft_lock(writer):
+        for stale in writer.path.glob(".*.tmp"):  # a shard cut by kill -9 mid-write
+            stale.unlink()
+        done = writer.existing_keys()
+        if done:
+            logger.info(
+                "resuming %s: %d of %d rows already written", writer.path, len(done), len(expected)
+            )
+        if done - expected:
+            raise StoreError(f"{writer.path} holds rows of other problems; remove the draft")
+        flusher = _Flusher(writer, config.shard_rows, config.flush_interval_s)
+        with _progress(len(expected), len(done), config.progress) as advance:
+
+            def on_row(row: dict) -> None:
+                flusher.add(row)
+                advance()
+
+            try:
+                summary: RunSummary = run_conversations(
+                    teacher, problems, gen, skip_keys=done, on_row=on_row
+                )
+            finally:
+                flusher.flush()  # Ctrl-C or a crash: what finished is kept for the resume
+        written = writer.existing_keys()
+        if written != expected:
+            raise StoreError(
+                f"{writer.path}: {len(expected - written)} rows missing after the "
+                "run; run the same command again to finish them"
+            )
+        reasons, prompt_tokens, completion_tokens = _draft_stats(writer)
+        lineage = _lineage(config, problems, teacher, key, reasons)
+        info = writer.commit(command=command, lineage=lineage)
+    result = GenerateResult(
+        version=info,
+        rows=len(written),
+        new_rows=summary.n_rows,
+        resumed_rows=len(done),
+        finish_reasons=dict(reasons),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        retries=summary.retries,
+        elapsed_s=time.perf_counter() - started,
+    )
+    logger.info(
+        "generated %s: %d rows (%d new), finish reasons %s",
+        info.ref,
+        result.rows,
+        result.new_rows,
+        result.finish_reasons,
+    )
+    return result
+
+
+def _lineage(
+    config: GenerateConfig,
+    problems: list[Problem],
+    teacher: Teacher,
+    key: str,
+    reasons: collections.Counter,
+) -> dict[str, Any]:
+    gen = config.generation
+    hashes = sorted(
+        {
+            prompt_hash(teacher.system_prompt(gen, p.offered_tools()) or "", p.offered_tools())
+            for p in {id(p.tools): p for p in problems}.values()
+        }
+    )
+    families = collections.Counter(
+        p.metadata.get("family")
+        for p in problems
+        if isinstance(p.metadata, dict) and p.metadata.get("family")
+    )
+    splits = collections.Counter(
+        p.metadata.get("split")
+        for p in problems
+        if isinstance(p.metadata, dict) and p.metadata.get("split")
+    )
+    sampling = {k: v for k, v in asdict(gen).items() if k != "system_prompt"}
+    return {
+        "generator": "mentor-data generate",
+        "teacher": {
+            "backend": teacher.backend,
+            "model": teacher.model,
+            "base_url": getattr(teacher, "base_url", None),
+        },
+        "sampling": sampling,
+        "system_prompt": gen.prompt,
+        "prompt_hashes": hashes,
+        "problems": {
+            "spec": config.problems,
+            "limit": config.limit,
+            "count": len(problems),
+            "digest": problems_digest(problems)[:16],
+            "families": dict(families),
+            "splits": dict(splits),
+        },
+        "resume_key": key,
+        "finish_reasons": dict(reasons),
+    }
