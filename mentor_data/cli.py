@@ -1,4 +1,4 @@
-"""`mentor-data`: a thin Typer layer over the mentor_data library (generate, verify, store, tools)."""
+"""`mentor-data`: a thin Typer layer over mentor_data (store, tools, generate, verify, export)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         envvar="MENTOR_DATA_DIR",
-        help="Store folder holding NAME/vNNNN datasets [default: ./data, or $MENTOR_DATA_DIR].",
+        help="Store folder holding NAME/vNNNN datasets (default: ./data, or $MENTOR_DATA_DIR).",
     ),
 ]
 
@@ -72,8 +72,14 @@ def ls_cmd(data_dir: DataDir = None) -> None:
     for name in store.names():
         for v in store.versions(name):
             m = store.manifest(f"{name}@v{v}")
-            table.add_row(name, f"v{v}", str(m["rows"]), m["created_at"], m.get("parent") or "",
-                          (m.get("command") or "")[:60])
+            table.add_row(
+                name,
+                f"v{v}",
+                str(m["rows"]),
+                m["created_at"],
+                m.get("parent") or "",
+                (m.get("command") or "")[:60],
+            )
     if not table.rows:
         typer.echo(f"no datasets in {store.root}")
         return
@@ -104,12 +110,24 @@ def show_cmd(
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="JSONL file: one {id, question, answer, messages} per line.")],
+    path: Annotated[
+        Path, typer.Argument(help="JSONL file: one {id, question, answer, messages} per line.")
+    ],
     name: Annotated[str, typer.Option("--name", help="Dataset name to write a new version of.")],
     domain: Annotated[str, typer.Option(help="Value of the domain column.")] = "arithmetic",
-    tools: Annotated[str, typer.Option(help="Tool registry offered on rows without a 'tools' field.")] = "arithmetic",
-    model: Annotated[str | None, typer.Option(help="Teacher model recorded on rows without a 'model' field.")] = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the invalid ones instead of failing.")] = False,
+    tools: Annotated[
+        str, typer.Option(help="Tool registry offered on rows without a 'tools' field.")
+    ] = "arithmetic",
+    model: Annotated[
+        str | None, typer.Option(help="Teacher model recorded on rows without a 'model' field.")
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Import the valid rows and report the invalid ones instead of failing.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Import chat-format trajectories (tool_calls or <tool_call> text) as a new version."""
@@ -118,9 +136,16 @@ def import_cmd(
     from mentor_data.tools import get_registry
 
     try:
-        result = import_jsonl(path, name, store=_store(data_dir), domain=domain,
-                              tools=get_registry(tools).schemas(), model=model,
-                              skip_invalid=skip_invalid, command=_command_line(ctx))
+        result = import_jsonl(
+            path,
+            name,
+            store=_store(data_dir),
+            domain=domain,
+            tools=get_registry(tools).schemas(),
+            model=model,
+            skip_invalid=skip_invalid,
+            command=_command_line(ctx),
+        )
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
     for err in result.skipped:
@@ -137,7 +162,7 @@ def verify_cmd(
     ctx: typer.Context,
     ref: VersionRef,
     keep: Annotated[
-        str | None, typer.Option(help="Rows to write: passed, failed or all [default: passed].")
+        str | None, typer.Option(help="Rows to write: passed, failed or all (default: passed).")
     ] = None,
     dedupe: Annotated[
         bool,
@@ -152,13 +177,13 @@ def verify_cmd(
             help="Keep the K best rows per problem (verified, fewest calls, lowest sample_id)."
         ),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes [default: all cores].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     judge_timeout: Annotated[
-        float | None, typer.Option(help="Seconds per answer check [default: 5].")
+        float | None, typer.Option(help="Seconds per answer check (default: 5).")
     ] = None,
     name: Annotated[
         str | None,
-        typer.Option(help="Dataset to write [default: the input's name, as a new version]."),
+        typer.Option(help="Dataset to write (default: the input's name, as a new version)."),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -216,7 +241,7 @@ def export_cmd(
         Path | None, typer.Option(help="Write OUT/train.parquet instead of a store version.")
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Store dataset to write [default: NAME-FORMAT].")
+        str | None, typer.Option(help="Store dataset to write (default: NAME-FORMAT).")
     ] = None,
     include_failed: Annotated[
         bool, typer.Option("--include-failed", help="Export rows that failed verification too.")
@@ -294,11 +319,11 @@ CardLicense = Annotated[
 def card_cmd(
     ref: VersionRef,
     out: Annotated[
-        Path | None, typer.Option(help="Card file [default: data_cards/NAME.md].")
+        Path | None, typer.Option(help="Card file (default: data_cards/NAME.md).")
     ] = None,
     license: CardLicense = None,
     pretty_name: Annotated[
-        str | None, typer.Option(help="Display name [default: the dataset name].")
+        str | None, typer.Option(help="Display name (default: the dataset name).")
     ] = None,
     repo_id: Annotated[
         str | None, typer.Option(help="Hub repository shown in the loading example.")
@@ -333,7 +358,7 @@ def publish_cmd(
         bool, typer.Option("--private", help="Create the repository private.")
     ] = False,
     revision: Annotated[
-        str | None, typer.Option(help="Branch to commit to [default: the main branch].")
+        str | None, typer.Option(help="Branch to commit to (default: the main branch).")
     ] = None,
     dry_run: Annotated[
         Path | None,

@@ -31,7 +31,8 @@ class InvalidRowsError(StoreError):
         more = f"\n  ... and {total_bad - len(errors)} more" if total_bad > len(errors) else ""
         super().__init__(
             f"{path}: {total_bad} invalid row(s), nothing was written:\n  "
-            + "\n  ".join(errors) + more
+            + "\n  ".join(errors)
+            + more
             + "\nfix the rows, or pass --skip-invalid to import only the valid ones"
         )
 
@@ -57,8 +58,11 @@ def _normalize_message(msg: Any, where: str) -> dict[str, Any]:
         if msg.get("tool_calls"):
             if not isinstance(msg["tool_calls"], list):
                 raise ValueError(f"{where}.tool_calls: must be a list")
-            out = {"role": "assistant", "content": text,
-                   "tool_calls": normalize_tool_calls(msg["tool_calls"])}
+            out = {
+                "role": "assistant",
+                "content": text,
+                "tool_calls": normalize_tool_calls(msg["tool_calls"]),
+            }
         else:  # tool calls written as <tool_call> text become structured calls
             out = text_to_assistant_message(text)
         return out
@@ -92,11 +96,14 @@ def parse_import_line(obj: Any, line_no: int) -> dict[str, Any]:
     if not any(m["role"] == "assistant" for m in msgs):
         raise ValueError(f"{where}: field 'messages' has no assistant message")
     if not any(m["role"] == "user" for m in msgs):
-        msgs.insert(next((i + 1 for i, m in enumerate(msgs) if m["role"] == "system"), 0),
-                    {"role": "user", "content": obj["question"]})
+        msgs.insert(
+            next((i + 1 for i, m in enumerate(msgs) if m["role"] == "system"), 0),
+            {"role": "user", "content": obj["question"]},
+        )
     tools = obj.get("tools")
-    if tools is not None and (not isinstance(tools, list)
-                              or not all(isinstance(t, dict) for t in tools)):
+    if tools is not None and (
+        not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)
+    ):
         raise ValueError(f"{where}: field 'tools' must be a list of tool schemas (objects)")
     sample_id = obj.get("sample_id")
     if sample_id is not None and (not isinstance(sample_id, int) or sample_id < 0):
@@ -104,15 +111,29 @@ def parse_import_line(obj: Any, line_no: int) -> dict[str, Any]:
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"{where}: field 'metadata' must be an object")
-    return {"id": str(obj["id"]), "question": obj["question"],
-            "answer": None if answer is None else str(answer), "messages": msgs, "tools": tools,
-            "sample_id": sample_id, "model": obj.get("model"), "metadata": metadata}
+    return {
+        "id": str(obj["id"]),
+        "question": obj["question"],
+        "answer": None if answer is None else str(answer),
+        "messages": msgs,
+        "tools": tools,
+        "sample_id": sample_id,
+        "model": obj.get("model"),
+        "metadata": metadata,
+    }
 
 
-def import_jsonl(path: str | Path, name: str, *, store: Store | None = None,
-                 domain: str = "arithmetic", tools: list[dict[str, Any]] | None = None,
-                 model: str | None = None, skip_invalid: bool = False,
-                 command: str | None = None) -> ImportResult:
+def import_jsonl(
+    path: str | Path,
+    name: str,
+    *,
+    store: Store | None = None,
+    domain: str = "arithmetic",
+    tools: list[dict[str, Any]] | None = None,
+    model: str | None = None,
+    skip_invalid: bool = False,
+    command: str | None = None,
+) -> ImportResult:
     """Validate a JSONL file of chat trajectories and write it as a new version of `name`.
 
     Args:
@@ -160,19 +181,32 @@ def import_jsonl(path: str | Path, name: str, *, store: Store | None = None,
         seen[p["id"]] += 1
         key = (p["id"], sample_id)
         if key in keys:
-            errors.append(f"line {p['line']}: fields 'id'/'sample_id': duplicate key {key} "
-                          f"(first on line {keys[key]}); give each attempt its own sample_id")
+            errors.append(
+                f"line {p['line']}: fields 'id'/'sample_id': duplicate key {key} "
+                f"(first on line {keys[key]}); give each attempt its own sample_id"
+            )
             continue
         keys[key] = p["line"]
-        rows.append(make_row(
-            problem_id=p["id"], sample_id=sample_id, question=p["question"], answer=p["answer"],
-            messages=p["messages"], tools=p["tools"] if p["tools"] is not None else tools,
-            domain=domain, source=path.name, backend="import", model=p["model"] or model,
-            metadata=p["metadata"]))
+        rows.append(
+            make_row(
+                problem_id=p["id"],
+                sample_id=sample_id,
+                question=p["question"],
+                answer=p["answer"],
+                messages=p["messages"],
+                tools=p["tools"] if p["tools"] is not None else tools,
+                domain=domain,
+                source=path.name,
+                backend="import",
+                model=p["model"] or model,
+                metadata=p["metadata"],
+            )
+        )
     if errors and not skip_invalid:
         raise InvalidRowsError(path, errors[:MAX_REPORTED_ERRORS], len(errors))
     if not rows:
         raise StoreError(f"{path}: no valid rows to import")
-    version = store.write_version(name, rows, command=command,
-                                  lineage={"imported_from": str(path), "teacher_model": model})
+    version = store.write_version(
+        name, rows, command=command, lineage={"imported_from": str(path), "teacher_model": model}
+    )
     return ImportResult(version, len(rows), errors)

@@ -134,9 +134,7 @@ def features_from_json_schema(schema: dict[str, Any]) -> Features:
     Returns:
         Features of every property, verification columns included.
     """
-    return Features(
-        {k: _feature_from_json(v, k) for k, v in schema["properties"].items()}
-    )
+    return Features({k: _feature_from_json(v, k) for k, v in schema["properties"].items()})
 
 
 def prompt_hash(system_prompt: str | None, tools: list[dict[str, Any]]) -> str:

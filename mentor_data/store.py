@@ -80,7 +80,9 @@ def parse_ref(text: str) -> Ref:
         return Ref(name)
     digits = ver[1:] if ver[:1] in ("v", "V") else ver
     if not digits.isdigit() or int(digits) < 1:
-        raise StoreError(f"bad version {ver!r} in {text!r}: use NAME@latest, NAME@vN or NAME@N (N >= 1)")
+        raise StoreError(
+            f"bad version {ver!r} in {text!r}: use NAME@latest, NAME@vN or NAME@N (N >= 1)"
+        )
     return Ref(name, int(digits))
 
 
@@ -132,8 +134,12 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return {"file": path.name, "rows": table.num_rows, "sha256": sha256_file(path),
-            "bytes": path.stat().st_size}
+    return {
+        "file": path.name,
+        "rows": table.num_rows,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
 
 
 class VersionWriter:
@@ -144,8 +150,9 @@ class VersionWriter:
     numbering. Without `draft_id` the draft is private to this writer.
     """
 
-    def __init__(self, store: Store, name: str, features: Features | None = None,
-                 draft_id: str | None = None):
+    def __init__(
+        self, store: Store, name: str, features: Features | None = None, draft_id: str | None = None
+    ):
         self.store = store
         self.name = check_name(name)
         self.features = features or TRAJECTORY_FEATURES
@@ -177,8 +184,13 @@ class VersionWriter:
         write_parquet_atomic(table, self.path / f"shard-{index:05d}.parquet")
         return table.num_rows
 
-    def commit(self, *, command: str | None = None, parent: str | None = None,
-               lineage: dict[str, Any] | None = None) -> VersionInfo:
+    def commit(
+        self,
+        *,
+        command: str | None = None,
+        parent: str | None = None,
+        lineage: dict[str, Any] | None = None,
+    ) -> VersionInfo:
         """Turn the draft into the next immutable version `NAME/vNNNN` and return it."""
         files = self.shard_files()
         if not files:  # an empty version still gets one (empty) shard so it loads with its schema
@@ -189,8 +201,9 @@ class VersionWriter:
         for f in files:
             n = pq.read_metadata(f).num_rows
             rows += n
-            shards.append({"file": f.name, "rows": n, "sha256": sha256_file(f),
-                           "bytes": f.stat().st_size})
+            shards.append(
+                {"file": f.name, "rows": n, "sha256": sha256_file(f), "bytes": f.stat().st_size}
+            )
         manifest = {
             "name": self.name,
             "version": None,
@@ -226,7 +239,9 @@ class Store:
         if not folder.is_dir():
             return []
         found = (_VERSION_RE.match(p.name) for p in folder.iterdir())
-        return sorted(int(m.group(1)) for m in found if m and (folder / m.group(0) / MANIFEST).is_file())
+        return sorted(
+            int(m.group(1)) for m in found if m and (folder / m.group(0) / MANIFEST).is_file()
+        )
 
     def resolve(self, ref: str | Ref) -> VersionInfo:
         """Find an existing version; the error lists what exists."""
@@ -252,15 +267,23 @@ class Store:
         return json.loads((info.path / MANIFEST).read_text())
 
     # -- writing ------------------------------------------------------------------------
-    def writer(self, name: str, features: Features | None = None,
-               draft_id: str | None = None) -> VersionWriter:
+    def writer(
+        self, name: str, features: Features | None = None, draft_id: str | None = None
+    ) -> VersionWriter:
         """A writer for a new version of `name` (see VersionWriter)."""
         return VersionWriter(self, name, features, draft_id)
 
-    def write_version(self, name: str, rows: Iterable[dict[str, Any]] | Dataset | pa.Table, *,
-                      features: Features | None = None, command: str | None = None,
-                      parent: str | None = None, lineage: dict[str, Any] | None = None,
-                      shard_rows: int = 50_000) -> VersionInfo:
+    def write_version(
+        self,
+        name: str,
+        rows: Iterable[dict[str, Any]] | Dataset | pa.Table,
+        *,
+        features: Features | None = None,
+        command: str | None = None,
+        parent: str | None = None,
+        lineage: dict[str, Any] | None = None,
+        shard_rows: int = 50_000,
+    ) -> VersionInfo:
         """Write a whole new version from rows, a Dataset or an Arrow table.
 
         Nothing is visible until every shard is written; on any error the draft is removed.
@@ -318,15 +341,18 @@ class Store:
         for shard in manifest["shards"]:
             path = info.path / shard["file"]
             if not path.is_file():
-                raise StoreError(f"{info.ref}: shard {shard['file']} is missing from {info.path}; "
-                                 "versions are immutable: restore the file or regenerate the version")
+                raise StoreError(
+                    f"{info.ref}: shard {shard['file']} is missing from {info.path}; "
+                    "versions are immutable: restore the file or regenerate the version"
+                )
             if verify:
                 digest = sha256_file(path)
                 if digest != shard["sha256"]:
                     raise StoreError(
                         f"{info.ref}: shard {shard['file']} is corrupted (sha256 {digest[:12]}... "
                         f"!= manifest {shard['sha256'][:12]}...); restore it from a copy or "
-                        "regenerate the version")
+                        "regenerate the version"
+                    )
             paths.append(path)
         return paths
 
@@ -351,8 +377,9 @@ class Store:
 
     def keys(self, ref: str | Ref | VersionInfo) -> set[tuple[str, int]]:
         table = self.load_table(ref)
-        return set(zip(table["problem_id"].to_pylist(), table["sample_id"].to_pylist(),
-                       strict=True))
+        return set(
+            zip(table["problem_id"].to_pylist(), table["sample_id"].to_pylist(), strict=True)
+        )
 
 
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -366,5 +393,15 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-__all__ = ["Ref", "Store", "StoreError", "VersionInfo", "VersionWriter", "check_name",
-           "default_data_dir", "parse_ref", "row_key", "rows_to_table"]
+__all__ = [
+    "Ref",
+    "Store",
+    "StoreError",
+    "VersionInfo",
+    "VersionWriter",
+    "check_name",
+    "default_data_dir",
+    "parse_ref",
+    "row_key",
+    "rows_to_table",
+]

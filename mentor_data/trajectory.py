@@ -41,10 +41,14 @@ def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, A
             turn += 1
             pending = []
             for i, call in enumerate(parse_completion(msg).calls):
-                rec = {"turn": turn, "id": call.id or f"call_{turn}_{i}",
-                       "name": call.name if call.ok else (call.name or None),
-                       "arguments": call.arguments if call.ok else None,
-                       "output": None, "error": call.error}
+                rec = {
+                    "turn": turn,
+                    "id": call.id or f"call_{turn}_{i}",
+                    "name": call.name if call.ok else (call.name or None),
+                    "arguments": call.arguments if call.ok else None,
+                    "output": None,
+                    "error": call.error,
+                }
                 records.append(rec)
                 if call.ok:
                     pending.append(rec)
@@ -54,7 +58,7 @@ def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, A
             pending.remove(match)
             text = _content_text(msg.get("content"))
             if text.startswith(ERROR_PREFIX):
-                match["error"] = text[len(ERROR_PREFIX):]
+                match["error"] = text[len(ERROR_PREFIX) :]
             else:
                 match["output"] = text
     return records
@@ -95,8 +99,14 @@ def make_row(
     messages (generate does, so an observation is recorded exactly as executed).
     """
     if system_prompt is None:
-        system_prompt = next((m.get("content") for m in messages
-                              if isinstance(m, dict) and m.get("role") == "system"), None)
+        system_prompt = next(
+            (
+                m.get("content")
+                for m in messages
+                if isinstance(m, dict) and m.get("role") == "system"
+            ),
+            None,
+        )
     return {
         "schema_version": SCHEMA_VERSION,
         "problem_id": str(problem_id),
@@ -115,7 +125,9 @@ def make_row(
         },
         "tool_calls": tool_calls if tool_calls is not None else tool_calls_from_messages(messages),
         "final_answer": final_answer(messages),
-        "num_turns": sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant"),
+        "num_turns": sum(
+            1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
+        ),
         "finish_reason": finish_reason,
         "error": error,
         "usage": {"prompt_tokens": None, "completion_tokens": None, **(usage or {})},

@@ -41,17 +41,37 @@ def sample_row(i: int = 0, sample_id: int = 0, tool: str = "add") -> dict:
         "answer": "3",
         "messages": [
             {"role": "user", "content": "What is 1 + 2?"},
-            {"role": "assistant", "content": "",
-             "tool_calls": [{"id": "call_0", "type": "function",
-                             "function": {"name": tool, "arguments": args}}]},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "call_0",
+                        "type": "function",
+                        "function": {"name": tool, "arguments": args},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_0", "name": tool, "content": "3"},
             {"role": "assistant", "content": "The answer is \\boxed{3}."},
         ],
         "tools": [{"type": "function", "function": {"name": tool, "parameters": {}}}],
-        "teacher": {"backend": "solver", "model": None, "prompt_hash": "0" * 16,
-                    "sampling": empty_sampling()},
-        "tool_calls": [{"turn": 0, "id": "call_0", "name": tool, "arguments": args,
-                        "output": "3", "error": None}],
+        "teacher": {
+            "backend": "solver",
+            "model": None,
+            "prompt_hash": "0" * 16,
+            "sampling": empty_sampling(),
+        },
+        "tool_calls": [
+            {
+                "turn": 0,
+                "id": "call_0",
+                "name": tool,
+                "arguments": args,
+                "output": "3",
+                "error": None,
+            }
+        ],
         "final_answer": "3",
         "num_turns": 2,
         "finish_reason": "stop",

@@ -19,8 +19,11 @@ TEXT_ROW = {
     "answer": "36",
     "messages": [
         {"role": "user", "content": "What is 3 times 12?"},
-        {"role": "assistant", "content": 'Multiply.\n<tool_call>\n{"name": "multiply", '
-                                         '"arguments": {"a": 3, "b": 12}}\n</tool_call>'},
+        {
+            "role": "assistant",
+            "content": 'Multiply.\n<tool_call>\n{"name": "multiply", '
+            '"arguments": {"a": 3, "b": 12}}\n</tool_call>',
+        },
         {"role": "tool", "content": "36"},
         {"role": "assistant", "content": "So \\boxed{36}."},
     ],
@@ -33,9 +36,17 @@ API_ROW = {
     "messages": [
         {"role": "system", "content": "Use tools."},
         {"role": "user", "content": "What is 2 + 2?"},
-        {"role": "assistant", "content": None,
-         "tool_calls": [{"id": "abc", "type": "function",
-                         "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "abc",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "abc", "content": "4"},
         {"role": "assistant", "content": "\\boxed{4}"},
     ],
@@ -55,7 +66,9 @@ def test_import_text_and_api_tool_calls(tmp_path):
     ds = store.load("imported")
     first = ds[0]
     assert first["messages"][1]["tool_calls"][0]["function"] == {
-        "name": "multiply", "arguments": {"a": 3, "b": 12}}
+        "name": "multiply",
+        "arguments": {"a": 3, "b": 12},
+    }
     assert first["tool_calls"][0]["name"] == "multiply"
     assert first["tool_calls"][0]["output"] == "36"
     assert first["final_answer"] == "36" and first["num_turns"] == 2
@@ -91,8 +104,9 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path, bad, message):
 
 
 def test_duplicate_keys_are_rejected(tmp_path):
-    src = write_jsonl(tmp_path / "d.jsonl", [{**TEXT_ROW, "sample_id": 0},
-                                              {**TEXT_ROW, "sample_id": 0}])
+    src = write_jsonl(
+        tmp_path / "d.jsonl", [{**TEXT_ROW, "sample_id": 0}, {**TEXT_ROW, "sample_id": 0}]
+    )
     with pytest.raises(InvalidRowsError, match="duplicate key"):
         import_jsonl(src, "x", store=Store(tmp_path / "data"))
 
@@ -100,9 +114,10 @@ def test_duplicate_keys_are_rejected(tmp_path):
 def test_skip_invalid_imports_the_rest(tmp_path):
     src = write_jsonl(tmp_path / "m.jsonl", [TEXT_ROW, "{oops", API_ROW])
     result = import_jsonl(src, "x", store=Store(tmp_path / "data"), skip_invalid=True)
-    assert result.rows == 2 and result.skipped == ["line 2: not valid JSON (Expecting property "
-                                                    "name enclosed in double quotes: line 1 col)"[:0]
-                                                    + result.skipped[0]]
+    assert result.rows == 2 and result.skipped == [
+        "line 2: not valid JSON (Expecting property name enclosed in double quotes: line 1 col)"[:0]
+        + result.skipped[0]
+    ]
     assert result.skipped[0].startswith("line 2: not valid JSON")
 
 

@@ -153,8 +153,7 @@ def test_shards_are_plain_parquet_readable_by_datasets(tmp_path):
     store = Store(tmp_path)
     info = store.write_version("d", rows(3))
     files = [str(p) for p in store.shard_paths(info)]
-    ds = load_dataset("parquet", data_files=files, split="train",
-                      cache_dir=str(tmp_path / "cache"))
+    ds = load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
     assert ds.features == TRAJECTORY_FEATURES and ds[2]["problem_id"] == "p2"
     assert pq.read_metadata(files[0]).num_rows == 3
     assert json.loads((info.path / "manifest.json").read_text())["rows"] == 3
