@@ -1,4 +1,5 @@
-"""Tools a model can call: the registry, the twelve arithmetic tools and a safe executor.
+"""Tools a model can call: the registry, the twelve arithmetic tools, a sandboxed `python` tool
+and a safe executor.
 
     >>> from mentor_data.tools import ARITHMETIC, execute
     >>> execute("multiply", {"a": 17, "b": 23}).observation()
@@ -25,7 +26,7 @@ from mentor_data.tools.executor import (
     render_number,
     validate_arguments,
 )
-from mentor_data.tools.registry import ARITHMETIC, Tool, ToolRegistry, get_registry
+from mentor_data.tools.registry import ARITHMETIC, PYTHON, Tool, ToolRegistry, get_registry
 
 __all__ = [
     "ARITHMETIC",
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_LIST_LENGTH",
     "MAX_MAGNITUDE",
     "MathError",
+    "PYTHON",
     "Tool",
     "ToolError",
     "ToolRegistry",

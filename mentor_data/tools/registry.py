@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mentor_data.tools.arithmetic import ARITHMETIC_TOOLS
+from mentor_data.tools.python_tool import PYTHON_SCHEMA, python
 from mentor_data.tools.schemas import ARITHMETIC_SCHEMAS
 
 
@@ -162,18 +163,29 @@ ARITHMETIC = ToolRegistry(
     Tool(name=fn.__name__, fn=fn, schema=ARITHMETIC_SCHEMAS[fn.__name__]) for fn in ARITHMETIC_TOOLS
 )
 
-_REGISTRIES = {"arithmetic": ARITHMETIC}
+# The sandboxed code tool (`python_tool.py`); its worker processes start on its first call.
+PYTHON = ToolRegistry([Tool(name="python", fn=python, schema=PYTHON_SCHEMA)])
+
+_REGISTRIES = {"arithmetic": ARITHMETIC, "python": PYTHON}
 
 
 def get_registry(name: str = "arithmetic") -> ToolRegistry:
     """A copy of a named registry (a copy, so registering into it leaves the shared one alone).
 
     Args:
-        name: The registry name; known: `arithmetic`.
+        name: The registry name; known: `arithmetic`, `python`. Names joined by `+` combine
+            registries in that order: `arithmetic+python` is the twelve tools, then `python`.
 
     Returns:
         A new `ToolRegistry` with that registry's tools.
     """
-    if name not in _REGISTRIES:
-        raise ValueError(f"unknown tool registry {name!r}; known: {', '.join(_REGISTRIES)}")
-    return ToolRegistry(_REGISTRIES[name])
+    parts = name.split("+") if isinstance(name, str) else [name]
+    unknown = [part for part in parts if part not in _REGISTRIES]
+    if unknown:
+        raise ValueError(
+            f"unknown tool registry {unknown[0]!r}; known: {', '.join(_REGISTRIES)} "
+            "(join names with '+' to combine them)"
+        )
+    if len(set(parts)) < len(parts):
+        raise ValueError(f"tool registry {name!r} names a registry twice")
+    return ToolRegistry(tool for part in parts for tool in _REGISTRIES[part])
