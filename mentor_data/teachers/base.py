@@ -39,7 +39,7 @@ from typing import Any
 from mentor_data.formats import normalize_tool_calls, parse_completion, text_to_assistant_message
 from mentor_data.problems import Problem
 from mentor_data.schema import FINISH_REASONS
-from mentor_data.tools import ARITHMETIC, ToolRegistry, execute
+from mentor_data.tools import ToolRegistry, execute, get_registry
 from mentor_data.trajectory import make_row
 
 logger = logging.getLogger(__name__)
@@ -334,7 +334,8 @@ def registry_for(tools: Iterable[dict]) -> ToolRegistry:
     """
     names = tuple(t.get("function", {}).get("name") for t in tools if isinstance(t, dict))
     if names not in _REGISTRIES:
-        _REGISTRIES[names] = ARITHMETIC.subset([n for n in names if n in ARITHMETIC])
+        available = get_registry("arithmetic+python")  # every tool we can execute locally
+        _REGISTRIES[names] = available.subset([n for n in names if n in available])
     return _REGISTRIES[names]
 
 

@@ -317,15 +317,23 @@ def _turn_result(response: Any, turn: int, retries: int) -> TurnResult:
         return TurnResult.failed(f"the server returned no choices: {str(response)[:200]}", retries)
     choice = choices[0]
     msg = choice.get("message") or {}
+    if not isinstance(msg, dict):
+        return TurnResult.failed(f"the server's message is not an object: {msg!s:.200}", retries)
     message = reply_message(msg.get("content"), msg.get("tool_calls"), turn)
-    usage = response.get("usage") or {}
+    usage = response.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     return TurnResult(
         message=message,
         finish="length" if choice.get("finish_reason") == "length" else "stop",
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+        prompt_tokens=_token_count(usage.get("prompt_tokens")),
+        completion_tokens=_token_count(usage.get("completion_tokens")),
         retries=retries,
     )
+
+
+def _token_count(value: Any) -> int | None:
+    """A usage count as an int; a server's malformed count (a string, a float) is unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
