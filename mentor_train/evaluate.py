@@ -1,0 +1,487 @@
+"""Evaluate a student with tools: accuracy, tool use, and similarity to the teacher's tool use.
+
+`evaluate(model_path, problems, teacher_tool_freq, config)` runs the student over the problems
+through the SAME multi-turn loop as data generation (`mentor_data.teachers.run_conversations`,
+with the `hf` backend on CPU or `vllm` when installed on a GPU), so a student is evaluated with
+the chat template, tool execution and turn limits it was trained with. Each conversation is read
+with the one parser (`mentor_data.formats.parse_completion`) and judged with the one judge
+(`mentor_data.answers.check_answer`).
+
+Metrics, overall and per problem family:
+
+| metric | definition |
+|---|---|
+| `accuracy` | problems judged correct / problems (a judge error is not correct: `judge_errors`) |
+| `tool_call_rate` | problems with at least one well-formed tool call / problems |
+| `invalid_tool_rate` | well-formed calls of tools that are not offered / well-formed calls |
+| `malformed_call_rate` | `<tool_call>` blocks that did not parse / all blocks |
+| `calls_per_problem` | well-formed calls / problems |
+| `truncated_rate` | conversations cut by the token limit / problems |
+| `tool_similarity` | 1 - JSD(student tool frequencies, teacher tool frequencies), base 2 |
+
+Tool frequencies count every well-formed call by name (repeats included; hallucinated names
+included on the student side, which lowers its similarity). The teacher's come from a verified
+dataset (`teacher_tool_frequencies`). Similarity is 1 for identical distributions, 0 for disjoint
+ones; two empty distributions are identical (1.0), an empty one against a non-empty one is 0.0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.parquet"
+SUMMARY_FILE = "summary.json"
+BACKENDS = ("auto", "hf", "vllm")
+
+
+# -- similarity -----------------------------------------------------------------------------------
+def tool_similarity(p: Mapping[str, float], q: Mapping[str, float]) -> float:
+    """1 - Jensen-Shannon divergence (base 2) of two tool-frequency distributions.
+
+    Args:
+        p, q: counts (or probabilities) by tool name; normalised here.
+
+    Returns:
+        A similarity in [0, 1]: 1.0 for the same distribution (and for two empty ones), 0.0 for
+        disjoint supports (and for an empty one against a non-empty one).
+
+    Example:
+        >>> tool_similarity({"add": 2, "multiply": 2}, {"add": 1, "multiply": 1})
+        1.0
+        >>> tool_similarity({"add": 1}, {"sqrt": 5})
+        0.0
+        >>> round(tool_similarity({"add": 1}, {"add": 1, "sqrt": 1}), 4)
+        0.6887
+    """
+    p_total = sum(v for v in p.values() if v > 0)
+    q_total = sum(v for v in q.values() if v > 0)
+    if p_total == 0 and q_total == 0:
+        return 1.0
+    if p_total == 0 or q_total == 0:
+        return 0.0
+    jsd = 0.0
+    for name in set(p) | set(q):
+        pi = max(p.get(name, 0), 0) / p_total
+        qi = max(q.get(name, 0), 0) / q_total
+        mi = (pi + qi) / 2
+        if pi > 0:
+            jsd += 0.5 * pi * math.log2(pi / mi)
+        if qi > 0:
+            jsd += 0.5 * qi * math.log2(qi / mi)
+    return max(0.0, min(1.0, 1.0 - jsd))
+
+
+@dataclass
+class ToolFrequencies:
+    """Tool-call counts of a dataset, overall and by problem family.
+
+    Attributes:
+        overall: counts by tool name.
+        by_family: counts by tool name for each family.
+        source: where they came from (a dataset reference).
+    """
+
+    overall: dict[str, int] = field(default_factory=dict)
+    by_family: dict[str, dict[str, int]] = field(default_factory=dict)
+    source: str | None = None
+
+    @classmethod
+    def from_calls(
+        cls, calls: Iterable[tuple[str | None, Mapping[str, int]]], source: str | None = None
+    ) -> ToolFrequencies:
+        """Sum `(family, counts)` pairs."""
+        overall: Counter = Counter()
+        by_family: dict[str, Counter] = defaultdict(Counter)
+        for family, counts in calls:
+            clean = {k: int(v) for k, v in (counts or {}).items() if isinstance(k, str)}
+            overall.update(clean)
+            if family is not None:
+                by_family[str(family)].update(clean)
+        return cls(dict(overall), {k: dict(v) for k, v in by_family.items()}, source)
+
+
+def teacher_tool_frequencies(spec: str, *, data_dir: str | None = None) -> ToolFrequencies:
+    """The teacher's tool frequencies from a verified dataset (`NAME@vN` or a GRPO export path).
+
+    Counts come from the `teacher_tool_counts` column of the verified rows (the GRPO view).
+    """
+    from mentor_train.data import load_training_data
+
+    view = load_training_data(spec, "grpo", data_dir=data_dir)
+    if "teacher_tool_counts" not in view.column_names:
+        from mentor_train.data import DataError
+
+        raise DataError(f"{spec} has no teacher_tool_counts column: give a verified version")
+    families = view["family"] if "family" in view.column_names else [None] * len(view)
+    counts = view["teacher_tool_counts"]
+    counts = [json.loads(c) if isinstance(c, str) else c for c in counts]
+    return ToolFrequencies.from_calls(zip(families, counts, strict=True), source=spec)
+
+
+# -- config and result ----------------------------------------------------------------------------
+@dataclass
+class EvalConfig:
+    """How `evaluate` runs the student.
+
+    Args:
+        backend (`str`, *optional*, defaults to `"auto"`):
+            `hf` (transformers, CPU or GPU), `vllm` (GPU, `pip install 'mentor[vllm]'`) or `auto`
+            (vllm when it is installed and a GPU is visible, else hf).
+        device (`str` or `None`, *optional*, defaults to `None`):
+            Device of the hf backend (`cpu`, `cuda`, ...; None: cuda when available).
+        temperature (`float`, *optional*, defaults to `0.0`):
+            Sampling temperature; 0 is greedy (reproducible accuracy).
+        top_p (`float`, *optional*, defaults to `1.0`):
+            Nucleus sampling threshold (with temperature > 0).
+        max_tokens (`int`, *optional*, defaults to `512`):
+            Token limit of one assistant turn; a turn that hits it ends the conversation.
+        max_turns (`int`, *optional*, defaults to `6`):
+            Assistant turns per conversation (5 tool rounds and an answer, as in training).
+        batch_size (`int` or `None`, *optional*, defaults to `None`):
+            Conversations per generation call (None: the backend's default).
+        seed (`int`, *optional*, defaults to `0`):
+            Base sampling seed.
+        system_prompt (`str` or `None`, *optional*, defaults to `None`):
+            System prompt; None is the generation default (`DEFAULT_SYSTEM_PROMPT`), the one the
+            teacher data (and so the GRPO/SFT prompts) were made with.
+        label (`str` or `None`, *optional*, defaults to `None`):
+            Name of the evaluated model in the summary and the plot (default: the folder name).
+    """
+
+    backend: str = "auto"
+    device: str | None = None
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    max_turns: int = 6
+    batch_size: int | None = None
+    seed: int = 0
+    system_prompt: str | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.max_tokens < 1 or self.max_turns < 1:
+            raise ValueError("max_tokens and max_turns must be >= 1")
+        if self.temperature < 0:
+            raise ValueError(f"temperature={self.temperature}: must be >= 0")
+
+
+@dataclass
+class EvalResult:
+    """The outcome of `evaluate`.
+
+    Attributes:
+        label: the evaluated model's name.
+        model: its path or id.
+        summary: overall metrics (see the module docstring) plus `n`, `judge_errors`.
+        per_family: the same metrics for each problem family.
+        rows: one dict per problem (what `results.parquet` holds).
+        config: the `EvalConfig` used, as a dict.
+        teacher: the teacher dataset the similarity was measured against (None: not measured).
+    """
+
+    label: str
+    model: str
+    summary: dict[str, Any]
+    per_family: dict[str, dict[str, Any]]
+    rows: list[dict[str, Any]]
+    config: dict[str, Any]
+    teacher: str | None = None
+    problems: str | None = None
+
+    def summary_dict(self) -> dict[str, Any]:
+        """What `summary.json` holds."""
+        return {
+            "label": self.label,
+            "model": self.model,
+            "problems": self.problems,
+            "teacher": self.teacher,
+            "overall": self.summary,
+            "per_family": self.per_family,
+            "config": self.config,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write `results.parquet` (one row per problem) and `summary.json` into `out_dir`."""
+        import polars as pl
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        table = pl.DataFrame(self.rows, schema=_ROW_SCHEMA(pl), strict=False)
+        results = out / RESULTS_FILE
+        table.write_parquet(results)
+        summary = out / SUMMARY_FILE
+        summary.write_text(json.dumps(self.summary_dict(), indent=2, default=str) + "\n")
+        return results, summary
+
+
+def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: polars is optional here)
+    return {
+        "label": pl.String,
+        "model": pl.String,
+        "problem_id": pl.String,
+        "family": pl.String,
+        "question": pl.String,
+        "answer": pl.String,
+        "prediction": pl.String,
+        "verdict": pl.String,
+        "correct": pl.Boolean,
+        "finish_reason": pl.String,
+        "n_calls": pl.Int64,
+        "n_invalid_calls": pl.Int64,
+        "n_malformed": pl.Int64,
+        "tool_names": pl.List(pl.String),
+        "num_turns": pl.Int64,
+        "latency_s": pl.Float64,
+        "messages": pl.String,
+    }
+
+
+# -- scoring one conversation ---------------------------------------------------------------------
+def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
+    """Score one finished conversation row of `run_conversations` (a trajectory row)."""
+    from mentor_data.formats import parse_completion
+    from mentor_train.rewards import judge
+
+    truncated = row.get("finish_reason") == "length"
+    parsed = parse_completion(row.get("messages") or [], truncated=truncated)
+    offered = set(offered)
+    names = parsed.tool_names
+    gold = row.get("answer")
+    if parsed.answer is None or not parsed.answer.strip():
+        verdict = "no_answer"
+    elif not isinstance(gold, str) or not gold.strip():
+        verdict = "no_gold"
+    else:
+        correct = judge(parsed.answer, gold)
+        verdict = {True: "pass", False: "fail", None: "error"}[correct]
+    metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    family = metadata.get("family")
+    return {
+        "problem_id": row.get("problem_id"),
+        "family": None if family is None else str(family),
+        "question": row.get("question"),
+        "answer": gold,
+        "prediction": parsed.answer,
+        "verdict": verdict,
+        "correct": verdict == "pass",
+        "finish_reason": row.get("finish_reason"),
+        "n_calls": len(names),
+        "n_invalid_calls": sum(1 for n in names if n not in offered),
+        "n_malformed": len(parsed.malformed),
+        "tool_names": names,
+        "num_turns": parsed.num_turns,
+        "latency_s": row.get("latency_s"),
+        "messages": json.dumps(row.get("messages") or [], ensure_ascii=False, default=str),
+    }
+
+
+def metrics(rows: Sequence[Mapping[str, Any]], teacher: Mapping[str, int] | None) -> dict[str, Any]:
+    """Aggregate scored rows (see the module docstring for the definitions)."""
+    n = len(rows)
+    calls = sum(r["n_calls"] for r in rows)
+    blocks = calls + sum(r["n_malformed"] for r in rows)
+    freq = Counter(name for r in rows for name in r["tool_names"])
+    out: dict[str, Any] = {
+        "n": n,
+        "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
+        "tool_call_rate": sum(r["n_calls"] > 0 for r in rows) / n if n else 0.0,
+        "invalid_tool_rate": sum(r["n_invalid_calls"] for r in rows) / calls if calls else 0.0,
+        "malformed_call_rate": sum(r["n_malformed"] for r in rows) / blocks if blocks else 0.0,
+        "calls_per_problem": calls / n if n else 0.0,
+        "truncated_rate": sum(r["finish_reason"] == "length" for r in rows) / n if n else 0.0,
+        "judge_errors": sum(r["verdict"] == "error" for r in rows),
+        "tool_frequencies": dict(freq),
+        "tool_similarity": None if teacher is None else tool_similarity(freq, teacher),
+    }
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------------
+def _backend(config: EvalConfig) -> str:
+    if config.backend != "auto":
+        return config.backend
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "vllm"
+    return "hf"
+
+
+def evaluate(
+    model_path: str | Path,
+    problems: Sequence[Any] | str,
+    teacher_tool_freq: ToolFrequencies | Mapping[str, int] | None = None,
+    config: EvalConfig | None = None,
+) -> EvalResult:
+    """Run a student with tools over problems and score it.
+
+    Args:
+        model_path: a model folder (or an id the backend can load).
+        problems: `Problem`s, or a `load_problems` spec (`builtin:held_out?n=100`, a file, ...).
+        teacher_tool_freq: the teacher's tool frequencies (`teacher_tool_frequencies`, or plain
+            counts for the overall similarity only); None skips the similarity.
+        config: an `EvalConfig`.
+
+    Returns:
+        An `EvalResult` (write it with `.write(out_dir)`).
+    """
+    from mentor_data.problems import load_problems
+    from mentor_data.teachers import GenerationConfig, make_teacher, run_conversations
+
+    config = config or EvalConfig()
+    spec = problems if isinstance(problems, str) else None
+    problem_list = load_problems(problems) if isinstance(problems, str) else list(problems)
+    if not problem_list:
+        raise ValueError("no problems to evaluate")
+    backend = _backend(config)
+    teacher = make_teacher(
+        backend, model=str(model_path), device=config.device if backend == "hf" else None
+    )
+    gen = GenerationConfig(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_tokens,
+        max_turns=config.max_turns,
+        seed=config.seed,
+        system_prompt=config.system_prompt,
+        batch_size=config.batch_size,
+    )
+    started = time.perf_counter()
+    run = run_conversations(teacher, problem_list, gen)
+    logger.info(
+        "eval %s: %d conversations in %.1f s (%s)",
+        model_path,
+        run.n_rows,
+        time.perf_counter() - started,
+        dict(run.finish_reasons),
+    )
+    by_id = {p.id: p for p in problem_list}
+    label = config.label or Path(str(model_path)).name or str(model_path)
+    rows = []
+    for row in sorted(run.rows, key=lambda r: (r["problem_id"], r["sample_id"])):
+        problem = by_id.get(row["problem_id"])
+        offered = [t["function"]["name"] for t in problem.offered_tools()] if problem else []
+        scored = score_row(row, offered)
+        rows.append({"label": label, "model": str(model_path), **scored})
+    if isinstance(teacher_tool_freq, ToolFrequencies):
+        freq = teacher_tool_freq
+    elif teacher_tool_freq is not None:
+        freq = ToolFrequencies(dict(teacher_tool_freq))
+    else:
+        freq = None
+    overall = metrics(rows, freq.overall if freq else None)
+    per_family = {}
+    for family in sorted({r["family"] for r in rows if r["family"] is not None}):
+        teacher_family = None
+        if freq is not None:
+            teacher_family = freq.by_family.get(family) if freq.by_family else freq.overall
+        per_family[family] = metrics([r for r in rows if r["family"] == family], teacher_family)
+    cfg = {**asdict(config), "backend": backend}
+    return EvalResult(
+        label,
+        str(model_path),
+        overall,
+        per_family,
+        rows,
+        cfg,
+        teacher=freq.source if freq else None,
+        problems=spec,
+    )
+
+
+# -- the figure -----------------------------------------------------------------------------------
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A `summary.json`, given the file or the folder `evaluate` wrote."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SUMMARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no eval summary (run `mentor-train eval --out DIR`)")
+    return json.loads(path.read_text())
+
+
+def plot_results(
+    results: Sequence[str | Path],
+    out: str | Path,
+    *,
+    title: str = "Accuracy vs tool-use similarity to the teacher",
+) -> Path:
+    """Accuracy against tool-use similarity, one point per evaluated model (the paper's figure).
+
+    Args:
+        results: eval output folders (or their `summary.json`).
+        out: the image file to write (`.png`, `.pdf`, `.svg`).
+        title: the figure title.
+
+    Returns:
+        The written file.
+
+    Raises:
+        ValueError: a summary without a similarity (evaluated without `--teacher-data`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = []
+    for path in results:
+        summary = read_summary(path)
+        sim = summary["overall"].get("tool_similarity")
+        if sim is None:
+            raise ValueError(f"{path}: no tool_similarity; evaluate with --teacher-data NAME@vN")
+        points.append((summary["label"], sim, 100 * summary["overall"]["accuracy"]))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=150)
+    for i, (label, sim, acc) in enumerate(points):
+        ax.scatter([sim], [acc], s=60, zorder=3, label=label)
+        # staggered offsets keep the names of models that land on one spot readable
+        ax.annotate(
+            label, (sim, acc), textcoords="offset points", xytext=(6, 6 + 11 * (i % 4)), fontsize=8
+        )
+    ax.set_xlabel("tool-use similarity to the teacher (1 - JSD)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xlim(-0.02, 1.02)
+    accs = [p[2] for p in points]
+    low, high = min(accs), max(accs)
+    pad = max(2.0, (high - low) * 0.15)
+    ax.set_ylim(max(low - pad, -0.5), min(100.5, high + 2 * pad))  # -0.5: a 0% point stays whole
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+__all__ = [
+    "EvalConfig",
+    "EvalResult",
+    "ToolFrequencies",
+    "evaluate",
+    "metrics",
+    "plot_results",
+    "read_summary",
+    "score_row",
+    "teacher_tool_frequencies",
+    "tool_similarity",
+]
