@@ -213,7 +213,9 @@ def test_solver_error_row_for_problems_without_program():
 def test_openai_teacher_with_faults_accounts_for_every_problem(problems, tool_format):
     cfg = GenerationConfig(
         samples_per_problem=2,
-        max_turns=8,
+        # A 5-call chain plus its answer is 6 turns, and every injected malformed reply costs one
+        # more; which requests get faults depends on timing, so leave generous room.
+        max_turns=14,
         concurrency=8,
         tool_format=tool_format,
         max_retries=6,
