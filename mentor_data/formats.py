@@ -521,7 +521,7 @@ def extract_boxed(text: str) -> str | None:
         end = start
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """Text of a message `content`: a string, None, or a list of `{"type": "text"}` parts."""
     if isinstance(content, str):
         return content
@@ -736,7 +736,7 @@ def assistant_message_to_text(message: dict[str, Any]) -> str:
     """
     if not isinstance(message, dict):
         return ""
-    content = _content_text(message.get("content"))
+    content = content_text(message.get("content"))
     parts = [content] if content else []
     parts.extend(_render_entry(e) for e in normalize_tool_calls(message.get("tool_calls")))
     return "\n".join(parts)
@@ -779,7 +779,7 @@ def messages_to_text(messages: list[dict[str, Any]]) -> str:
         if _is_assistant(message):
             parts.append(assistant_message_to_text(message))
         else:
-            parts.append(render_tool_response(_content_text(message.get("content"))))
+            parts.append(render_tool_response(content_text(message.get("content"))))
     return "\n".join(parts)
 
 
@@ -846,12 +846,12 @@ def parse_completion(
             continue
         turns += 1
         if len(calls) < MAX_CALLS:
-            calls.extend(parse_tool_calls(_content_text(message.get("content"))))
+            calls.extend(parse_tool_calls(content_text(message.get("content"))))
             entries = normalize_tool_calls(message.get("tool_calls"))
             calls.extend(_call_from_entry(e) for e in entries)
     answer = None
     if messages and _is_assistant(messages[-1]):
-        answer = _final_turn(_content_text(messages[-1].get("content")))[0]
+        answer = _final_turn(content_text(messages[-1].get("content")))[0]
     return ParsedCompletion(calls[:MAX_CALLS], answer, truncated, turns)
 
 

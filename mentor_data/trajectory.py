@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mentor_data.formats import extract_boxed, parse_completion
+from mentor_data.formats import content_text, extract_boxed, parse_completion
 from mentor_data.schema import SCHEMA_VERSION, empty_sampling, prompt_hash, utc_now
 
 ERROR_PREFIX = "Error: "
-
-
-def _content_text(content: Any) -> str:
-    """Message content as text (content may be None or a list of {"type": "text"} parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,7 +47,7 @@ def tool_calls_from_messages(messages: list[dict[str, Any]]) -> list[dict[str, A
             call_id = msg.get("tool_call_id")
             match = next((c for c in pending if call_id and c["id"] == call_id), pending[0])
             pending.remove(match)
-            text = _content_text(msg.get("content"))
+            text = content_text(msg.get("content"))
             if text.startswith(ERROR_PREFIX):
                 match["error"] = text[len(ERROR_PREFIX) :]
             else:
@@ -68,7 +59,7 @@ def final_answer(messages: list[dict[str, Any]]) -> str | None:
     """The boxed answer of the last assistant message, or None."""
     for msg in reversed(messages):
         if isinstance(msg, dict) and msg.get("role") == "assistant":
-            return extract_boxed(_content_text(msg.get("content")))
+            return extract_boxed(content_text(msg.get("content")))
     return None
 
 
@@ -120,7 +111,7 @@ def make_row(
         "teacher": {
             "backend": backend,
             "model": model,
-            "prompt_hash": prompt_hash(_content_text(system_prompt), tools),
+            "prompt_hash": prompt_hash(content_text(system_prompt), tools),
             "sampling": {**empty_sampling(), **(sampling or {})},
         },
         "tool_calls": tool_calls if tool_calls is not None else tool_calls_from_messages(messages),
