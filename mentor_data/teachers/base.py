@@ -281,6 +281,26 @@ class Teacher(ABC):
         """One assistant turn for each conversation, in order."""
 
 
+class BlockingTeacher(Teacher):
+    """A teacher whose batch call blocks (a local model, an offline engine).
+
+    `complete` starts the backend, then runs `_generate` in a worker thread so the event loop
+    (and with it progress and flushing) keeps going while the batch runs.
+    """
+
+    async def complete(
+        self, conversations: Sequence[Conversation], config: GenerationConfig
+    ) -> list[TurnResult]:
+        await self.start(config)
+        return await asyncio.to_thread(self._generate, list(conversations), config)
+
+    @abstractmethod
+    def _generate(
+        self, conversations: list[Conversation], config: GenerationConfig
+    ) -> list[TurnResult]:
+        """One assistant turn for each conversation, in order (blocking)."""
+
+
 @dataclass(repr=False)
 class RunSummary:
     """What `run_conversations` did.

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from mentor_data.teachers.base import (
+    BlockingTeacher,
     Conversation,
     GenerationConfig,
-    Teacher,
     TurnResult,
     reply_message,
 )
@@ -25,7 +24,7 @@ from mentor_data.teachers.base import (
 logger = logging.getLogger(__name__)
 
 
-class HFTeacher(Teacher):
+class HFTeacher(BlockingTeacher):
     """A local causal LM (`AutoModelForCausalLM` + `AutoTokenizer`) with a chat template.
 
     Args:
@@ -70,13 +69,6 @@ class HFTeacher(Teacher):
         self._eos_ids = {i for i in [*eos, tokenizer.eos_token_id] if i is not None}
         self._lm, self._tokenizer, self.device = lm, tokenizer, device
         logger.info("hf teacher: %s on %s", self.model, device)
-
-    async def complete(
-        self, conversations: Sequence[Conversation], config: GenerationConfig
-    ) -> list[TurnResult]:
-        await self.start(config)
-        # generate() blocks for the whole batch; run it off the event loop.
-        return await asyncio.to_thread(self._generate, list(conversations), config)
 
     def _generate(
         self, conversations: list[Conversation], config: GenerationConfig

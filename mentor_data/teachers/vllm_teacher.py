@@ -9,14 +9,12 @@ write them). GPU only: install with `pip install 'mentor[vllm]'` in a CUDA envir
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from mentor_data.teachers.base import (
+    BlockingTeacher,
     Conversation,
     GenerationConfig,
-    Teacher,
     TurnResult,
     reply_message,
 )
@@ -33,7 +31,7 @@ def import_vllm() -> Any:
     return vllm
 
 
-class VLLMTeacher(Teacher):
+class VLLMTeacher(BlockingTeacher):
     """A local model served by the offline vLLM engine.
 
     Args:
@@ -64,13 +62,6 @@ class VLLMTeacher(Teacher):
                 seed=config.seed,
                 **self.engine_kwargs,
             )
-
-    async def complete(
-        self, conversations: Sequence[Conversation], config: GenerationConfig
-    ) -> list[TurnResult]:
-        await self.start(config)
-        # The engine call blocks for the whole batch; run it off the event loop.
-        return await asyncio.to_thread(self._generate, list(conversations), config)
 
     def _generate(
         self, conversations: list[Conversation], config: GenerationConfig
