@@ -152,13 +152,16 @@ GRPO_SETTINGS = [
     "learning_rate=1e-5",
     "logging_steps=1",
     "save_strategy=no",
-    "bf16=false",
-    "use_cpu=true",
-    "activation_checkpointing=false",
-    "report_to=none",
-    "seed=0",
-    "disable_tqdm=true",
 ]
+
+
+def _recipe(model: Path, out: Path, steps: int):
+    """The one recipe both sides of the step-time comparison run."""
+    from mentor_train.configs import load_recipe
+    from tests.train_helpers import CPU
+
+    overrides = [f"model_name_or_path={model}", "dataset=unused", f"output_dir={out}"]
+    return load_recipe(None, "grpo", [*overrides, f"max_steps={steps}", *GRPO_SETTINGS, *CPU])
 
 
 def _rows(n: int) -> list[dict]:
@@ -174,20 +177,9 @@ def _step_times(history: list[dict]) -> list[float]:
 def run_mentor(model: Path, out: Path, steps: int) -> list[float]:
     from datasets import Dataset
 
-    from mentor_train.configs import load_recipe
     from mentor_train.grpo import train
 
-    recipe = load_recipe(
-        None,
-        "grpo",
-        [
-            f"model_name_or_path={model}",
-            "dataset=unused",
-            f"output_dir={out}",
-            f"max_steps={steps}",
-            *GRPO_SETTINGS,
-        ],
-    )
+    recipe = _recipe(model, out, steps)
     result = train(recipe, train_dataset=Dataset.from_list(_rows(steps)))
     return _step_times(result.log_history)
 
@@ -200,19 +192,8 @@ def run_plain_trl(model: Path, out: Path, steps: int) -> list[float]:
     from trl import GRPOConfig, GRPOTrainer
 
     from mentor_data.tools import get_registry
-    from mentor_train.configs import load_recipe
 
-    recipe = load_recipe(
-        None,
-        "grpo",
-        [
-            f"model_name_or_path={model}",
-            "dataset=unused",
-            f"output_dir={out}",
-            f"max_steps={steps}",
-            *GRPO_SETTINGS,
-        ],
-    )
+    recipe = _recipe(model, out, steps)
     fields = {f.name for f in dataclasses.fields(GRPOConfig) if f.init}
     args = GRPOConfig(**{k: v for k, v in recipe.values.items() if k in fields})
     registry = get_registry().subset(["add"])
