@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	# BFCL data and checkers (docs/bfcl.md). --no-deps: bfcl-eval's declared dependencies pin
+	# numpy 1.26.4 and pull cloud SDKs, faiss and an old vLLM, none of which the data and the
+	# Python checkers need; mpmath is the one its multi-turn math API imports.
+	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23 mpmath
 	touch $(STAMP)
 
 demo: setup

@@ -188,10 +188,17 @@ def _body(
     verify = lineage.pop("verify", None)
     rows = stats["rows"]
     out = [CARD_START, f"# {pretty_name}", ""]
+    bfcl = "bfcl" in stats.get("domains", {})
+    arithmetic = not stats.get("domains") or "arithmetic" in stats["domains"]
+    what = (
+        "a multi-turn chat with tool calls, their executed results and a final `\\boxed{}` answer"
+        if not bfcl
+        else "a chat with function calls (BFCL function calling: the calls are the answer; "
+        "multi-turn rows also hold the executed results)"
+    )
     out.append(
         f"Tool-use trajectories for distilling a large teacher's tool use into a small model with "
-        f"the MENTOR method: each row is one teacher attempt at one problem, a multi-turn chat "
-        f"with tool calls, their executed results and a final `\\boxed{{}}` answer. This is "
+        f"the MENTOR method: each row is one teacher attempt at one problem, {what}. This is "
         f"`{info.ref}` of the mentor store ({rows} rows, created {manifest.get('created_at')}), "
         f"made with [mentor](https://github.com/mentor-distill/mentor)."
     )
@@ -273,6 +280,13 @@ def _body(
             )
             + f": {verify.get('kept')} rows."
         )
+        if bfcl:
+            out.append(
+                "\nBFCL rows are judged by their calls instead of an answer: bfcl-eval's AST "
+                "checker (single-turn categories), no call at all (irrelevance), or the state of "
+                "live API instances after each user turn compared with the ground truth's "
+                "(multi-turn); see docs/bfcl.md for the reason codes."
+            )
         reasons = verify.get("reasons") or {}
         out += [
             "",
@@ -344,10 +358,24 @@ def _body(
         "way to solve a problem, not the only right one.",
         "- Verification checks the final answer and the recorded tool results, not the "
         "reasoning text between calls.",
-        "- Synthetic arithmetic word problems are templated: phrasing and numbers vary, "
-        "problem structure less so. Models trained on them may not transfer to other domains.",
+    ]
+    if arithmetic:
+        out.append(
+            "- Synthetic arithmetic word problems are templated: phrasing and numbers vary, "
+            "problem structure less so. Models trained on them may not transfer to other domains."
+        )
+    out.append(
         "- Tools without a local implementation were not re-executed (see the verify "
-        "`unexecuted_calls` count in the manifest).",
+        "`unexecuted_calls` count in the manifest)."
+    )
+    if bfcl:
+        out.append(
+            "- BFCL rows come from the Berkeley Function Calling Leaderboard (bfcl-eval, "
+            "Apache-2.0): its questions, functions and ground truth. Trajectories of the "
+            "`oracle` teacher replay that ground truth; models evaluated on BFCL should not be "
+            "trained on the same ids (use the `split` in `metadata`)."
+        )
+    out += [
         CARD_END,
     ]
     return "\n".join(out) + "\n"

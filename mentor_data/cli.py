@@ -513,15 +513,19 @@ def generate_cmd(
         typer.Option(
             help=(
                 "Problems: builtin:FAMILY[,FAMILY...] or builtin:in_domain|held_out|all, "
-                "optionally with ?n=N&offset=K&seed=S; a .jsonl/.json/.parquet/.csv file; a "
-                "save_to_disk folder; or a store reference NAME@vN."
+                "optionally with ?n=N&offset=K&seed=S; bfcl:CATEGORY[,...] (function calling, "
+                "with ?split=train|held_out|all&n=N&offset=K); a .jsonl/.json/.parquet/.csv "
+                "file; a save_to_disk folder; or a store reference NAME@vN."
             )
         ),
     ],
     name: Annotated[str, typer.Option(help="Dataset name; the run writes its next version.")],
     teacher: Annotated[
         str | None,
-        typer.Option(help="Teacher backend: solver, openai, vllm or hf (default: solver)."),
+        typer.Option(
+            help="Teacher backend: solver (built-in arithmetic), oracle (BFCL ground truth), "
+            "openai, vllm or hf (default: solver)."
+        ),
     ] = None,
     model: Annotated[
         str | None,

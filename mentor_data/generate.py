@@ -34,6 +34,7 @@ from mentor_data.teachers import (
     make_teacher,
     run_conversations,
 )
+from mentor_data.teachers.base import conversation_prompt, with_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ class GenerateConfig:
     Args:
         problems (`str`):
             Problem spec: `builtin:FAMILY[,...]`, `builtin:in_domain|held_out|all` with
-            `?n=N&offset=K&seed=S`, a JSONL/JSON/Parquet/CSV file, a `save_to_disk` folder or a
-            store reference `NAME@vN` (see `mentor_data.problems`).
+            `?n=N&offset=K&seed=S`, `bfcl:CATEGORY[,...]?split=train&n=N` (function calling),
+            a JSONL/JSON/Parquet/CSV file, a `save_to_disk` folder or a store reference
+            `NAME@vN` (see `mentor_data.problems`).
         limit (`int` or `None`, *optional*, defaults to `None`):
             Use only the first `limit` problems (for built-ins also the default `n`).
         id_field (`str`, *optional*, defaults to `"id"`), question_field (`str`, *optional*,
@@ -59,7 +61,8 @@ class GenerateConfig:
 
     Args:
         teacher (`str`, *optional*, defaults to `"solver"`):
-            `solver` (offline, reference programs), `openai`, `vllm` or `hf`.
+            `solver` (offline, reference programs), `oracle` (offline, BFCL ground truth),
+            `openai`, `vllm` or `hf`.
         model (`str` or `None`, *optional*, defaults to `None`):
             Model name (openai, vllm) or folder (hf).
         base_url (`str` or `None`, *optional*, defaults to `None`):
@@ -155,6 +158,10 @@ def resume_key(config: GenerateConfig, problems: list[Problem], teacher: Teacher
         "model": teacher.model,
         "generation": config.generation.output_fields(),
     }
+    gen = config.generation
+    defaults = {p.domain: conversation_prompt(p, gen) for p in problems}
+    if any(prompt != gen.prompt for prompt in defaults.values()):
+        payload["domain_prompts"] = defaults  # a domain's default prompt (BFCL) decides too
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -363,9 +370,13 @@ def _lineage(
     reasons: collections.Counter,
 ) -> dict[str, Any]:
     gen = config.generation
+    prompts = {p.domain: conversation_prompt(p, gen) for p in problems}  # a domain default
     hashes = sorted(
         {
-            prompt_hash(teacher.system_prompt(gen, p.offered_tools()) or "", p.offered_tools())
+            prompt_hash(
+                teacher.system_prompt(with_prompt(gen, prompts[p.domain]), p.offered_tools()) or "",
+                p.offered_tools(),
+            )
             for p in {id(p.tools): p for p in problems}.values()
         }
     )
@@ -388,7 +399,10 @@ def _lineage(
             "base_url": getattr(teacher, "base_url", None),
         },
         "sampling": sampling,
-        "system_prompt": gen.prompt,
+        # One prompt, or domain -> prompt when a domain has its own default (BFCL).
+        "system_prompt": (
+            next(iter(prompts.values())) if len(set(prompts.values())) == 1 else prompts
+        ),
         "prompt_hashes": hashes,
         "problems": {
             "spec": config.problems,

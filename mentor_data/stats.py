@@ -64,7 +64,8 @@ def compute_stats(df) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: `rows`, `verified` (whether pass rates exist), `pass_rate`,
-        `reasons` (code -> rows), `by_family` (family -> rows, passed, pass_rate),
+        `reasons` (code -> rows), `by_family` (family, or BFCL category -> rows, passed,
+        pass_rate), `domains` (domain -> rows),
         `finish_reasons`, `teachers` ("backend/model" -> rows), `tools` (name -> calls),
         `tool_rows` (name -> rows that call it), `tool_errors` (calls that returned an error),
         `calls_histogram` (calls per row -> rows), `turns_histogram` (assistant turns -> rows),
@@ -82,7 +83,14 @@ def compute_stats(df) -> dict[str, Any]:
         .list.first()
     )
     frame = df.select(
-        _json_text("metadata").str.json_path_match("$.family").fill_null("(none)").alias("family"),
+        # Built-in problems have a family; BFCL rows a category (docs/bfcl.md).
+        pl.coalesce(
+            _json_text("metadata").str.json_path_match("$.family"),
+            _json_text("metadata").str.json_path_match("$.category"),
+        )
+        .fill_null("(none)")
+        .alias("family"),
+        pl.col("domain"),
         names.alias("names"),
         errors.alias("errors"),
         pl.col("num_turns"),
@@ -121,6 +129,7 @@ def compute_stats(df) -> dict[str, Any]:
         "pass_rate": (passed / rows if rows else 0.0) if verified else None,
         "reasons": _histogram(frame["reason"]) if verified else {},
         "by_family": by_family,
+        "domains": _histogram(frame["domain"]),
         "finish_reasons": _histogram(frame["finish_reason"]),
         "teachers": _histogram(frame["teacher"]),
         "tools": tools,

@@ -23,6 +23,16 @@ Checks run in this order; the first that fails names the row's reason (`REASONS`
 | `wrong_answer` | the boxed answer is not equivalent to the ground truth |
 | `ok` | passed every check (`verified` is true only here) |
 
+BFCL rows (`domain == "bfcl"`, see docs/bfcl.md) share the first three checks (a user message
+may also follow an answered assistant turn: multi-turn rows), then: the `tool_calls` column
+must name the calls of the messages, and a multi-turn row's recorded observations must be what
+replaying its calls on fresh API instances returns (`tool_output_mismatch`); `truncated` and
+`max_turns` as above; then `mentor_data.bfcl.checker.judge_bfcl` judges the calls, grouped per
+user turn, instead of the boxed answer: `ok`, or its reason code (`wrong_call`,
+`wrong_arguments`, `wrong_type`, `missing_argument`, `missing_call`, `extra_call`,
+`unknown_function`, `wrong_order`, `unexpected_call`, `wrong_state`, `malformed_call`), or
+`no_ground_truth` / `judge_error` when it cannot judge.
+
 Re-execution (`tool_output_mismatch`): every well-formed call of the conversation that has an
 observation (its tool message) is executed again with its recorded arguments through
 `mentor_data.tools.execute`, and so is every call of the `tool_calls` column, which must also
@@ -55,6 +65,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from mentor_data.bfcl import BFCL_DOMAIN, BFCL_REASONS
 from mentor_data.formats import ParsedCompletion, parse_completion
 from mentor_data.tools import ARITHMETIC, ToolRegistry, execute
 from mentor_data.trajectory import tool_calls_from_messages
@@ -67,6 +78,8 @@ REASONS = (
     "no_answer",
     "no_ground_truth",
     "judge_error",
+    # BFCL rows (malformed_call is shared with arithmetic)
+    *(r for r in BFCL_REASONS if r != "malformed_call"),
     "tool_output_mismatch",
     "unknown_tool",
     "malformed_call",
@@ -163,7 +176,7 @@ def _message_calls(message: dict[str, Any]) -> tuple[int, int, set[str]]:
     return len(calls), sum(c.ok for c in calls), ids
 
 
-def structure_problem(messages: Any) -> str | None:
+def structure_problem(messages: Any, *, user_turns: bool = False) -> str | None:
     """Why `messages` is not a legal conversation, or None when it is.
 
     Legal: an optional system message, a user message, then assistant and tool messages only,
@@ -174,8 +187,13 @@ def structure_problem(messages: Any) -> str | None:
     assistant messages in a row are illegal). At least one assistant turn is required; the
     conversation may end on any message (a turn limit can stop it after tool messages).
 
+    With `user_turns` (BFCL rows: multi-turn rows, and live rows whose opening holds an earlier
+    exchange), a user message may also follow a user message or an assistant turn whose calls
+    were all answered, but not a tool message (the assistant answers those first).
+
     Args:
         messages: the `messages` column of a row.
+        user_turns: allow later user messages (see above).
 
     Returns:
         A short description of the first problem found, or None.
@@ -228,6 +246,15 @@ def structure_problem(messages: Any) -> str | None:
                 return (
                     f"message {j}: tool_call_id {str(call_id)[:60]!r} matches no call of its turn"
                 )
+        elif role == "user" and user_turns:
+            if previous == "tool":
+                return f"message {j}: a user message right after tool messages"
+            if answered < ok_calls:
+                return (
+                    f"message {j}: a user message before the {ok_calls} call(s) of the "
+                    f"previous assistant turn were answered"
+                )
+            calls = ok_calls = answered = 0
         else:
             return f"message {j}: a {role} message after the user turn"
         previous = role
@@ -404,7 +431,8 @@ def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float)
     if row.get("error") is not None or row.get("finish_reason") == "error":
         return RowVerdict("error", _clip(str(row.get("error") or "finish_reason is error")))
     messages = row.get("messages")
-    problem = structure_problem(messages)
+    bfcl = row.get("domain") == BFCL_DOMAIN
+    problem = structure_problem(messages, user_turns=bfcl)
     if problem:
         return RowVerdict("bad_structure", problem)
     parsed = parse_completion(messages)
@@ -425,6 +453,8 @@ def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float)
             f"{len(bad)} call(s) did not parse; first: {_clip(bad[0].error or '')}",
             **targets,
         )
+    if bfcl:
+        return _verify_bfcl(row, parsed, targets)
     offered = _offered(row.get("tools"))
     unknown = sorted(set(sequence) - set(offered))
     if unknown:
@@ -451,6 +481,59 @@ def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float)
         return RowVerdict("no_ground_truth", "the answer column is null", **targets)
     reason, detail = _judge(answer, str(gold), judge_timeout_s)
     return RowVerdict(reason, detail or note, **targets)
+
+
+_NO_TOOLS = ARITHMETIC.subset([])
+
+
+def _replay_problem(row: dict[str, Any], metadata: dict[str, Any]) -> str | None:
+    """Why a multi-turn row's recorded observations differ from a fresh replay, or None."""
+    from mentor_data.bfcl.executor import MultiTurnEnv
+
+    env = MultiTurnEnv(metadata)
+    for k, call in enumerate(_well_formed(row.get("tool_calls"))):
+        if not _is_observation(call):
+            continue  # never executed (the conversation stopped at a limit)
+        problem = _observation_problem(f"call {k}", call, env.run(call["name"], call["arguments"]))
+        if problem:
+            return problem
+    return None
+
+
+def _verify_bfcl(
+    row: dict[str, Any], parsed: ParsedCompletion, targets: dict[str, Any]
+) -> RowVerdict:
+    """A BFCL row after the shared checks: recorded calls, limits, then `judge_bfcl`."""
+    from mentor_data.bfcl.checker import UNJUDGED_REASONS, calls_by_user_turn, judge_bfcl
+
+    metadata = row.get("metadata")
+    if not isinstance(metadata, dict) or "category" not in metadata:
+        return RowVerdict(
+            "error",
+            "a bfcl row without its BFCL metadata (category, ground_truth, functions): "
+            "generate it from --problems bfcl:CATEGORY",
+            **targets,
+        )
+    problem, _ = _mismatch(row, _NO_TOOLS)  # the column names the calls of the messages
+    if problem is None and metadata.get("involved_classes"):
+        problem = _replay_problem(row, metadata)
+    if problem:
+        return RowVerdict("tool_output_mismatch", _clip(problem), **targets)
+    finish = row.get("finish_reason")
+    if finish == "length":
+        return RowVerdict("truncated", "the last turn hit the token limit", **targets)
+    if finish == "max_turns":
+        return RowVerdict("max_turns", "a user turn hit the assistant-turn limit", **targets)
+    try:
+        verdict = judge_bfcl(metadata, calls_by_user_turn(row["messages"]))
+    except ValueError as exc:  # metadata that is not a BFCL row's
+        return RowVerdict("error", _clip(str(exc)), **targets)
+    if verdict.correct:
+        return RowVerdict("ok", None, **targets)
+    if verdict.correct is None:
+        reason = verdict.reason if verdict.reason in UNJUDGED_REASONS else "judge_error"
+        return RowVerdict(reason, verdict.detail or None, **targets)
+    return RowVerdict(verdict.reason or "wrong_call", verdict.detail or None, **targets)
 
 
 def verify_row(
@@ -660,7 +743,16 @@ class VerifySummary:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"passed": self.passed}
 
 
-VERIFY_COLUMNS = ("messages", "tools", "tool_calls", "answer", "error", "finish_reason")
+VERIFY_COLUMNS = (
+    "messages",
+    "tools",
+    "tool_calls",
+    "answer",
+    "error",
+    "finish_reason",
+    "domain",
+    "metadata",
+)
 """The columns `verify_row` reads; only these are decoded and sent to workers."""
 
 
@@ -670,9 +762,13 @@ def decode_for_verify(table: Any) -> list[dict[str, Any]]:
     JSON columns are decoded with `json.loads`, as `datasets.Json` does, but without building
     whole rows: decoding dominates a verify run otherwise. Rows share one decoded copy of
     equal tool lists (a dataset usually offers one list to every row); do not mutate them.
+    `metadata` is decoded for BFCL rows only (their judge reads it), else None.
     """
     loads = json.loads
-    cols = {c: table.column(c).to_pylist() for c in VERIFY_COLUMNS}
+    cols = {c: table.column(c).to_pylist() for c in VERIFY_COLUMNS if c != "metadata"}
+    # Metadata is read only when a BFCL row needs it (arithmetic rows carry whole programs).
+    bfcl = BFCL_DOMAIN in cols["domain"]
+    metadata = table.column("metadata").to_pylist() if bfcl else [None] * table.num_rows
     tool_lists: dict[tuple[str, ...], list[Any]] = {}
     rows = []
     for i, messages in enumerate(cols["messages"]):
@@ -692,6 +788,12 @@ def decode_for_verify(table: Any) -> list[dict[str, Any]]:
                 "answer": cols["answer"][i],
                 "error": cols["error"][i],
                 "finish_reason": cols["finish_reason"][i],
+                "domain": cols["domain"][i],
+                "metadata": (
+                    loads(metadata[i])
+                    if cols["domain"][i] == BFCL_DOMAIN and metadata[i] is not None
+                    else None
+                ),
             }
         )
     return rows
@@ -840,14 +942,17 @@ def add_verification_columns(table: Any, verdicts: Sequence[RowVerdict]) -> Any:
 
 
 def _families(table: Any) -> list[str]:
-    """`metadata.family` of every row ("(none)" when absent), for the per-family summary."""
+    """`metadata.family` (BFCL: `metadata.category`) of every row ("(none)" when absent), for
+    the per-family summary."""
     families = []
     for text in table.column("metadata").to_pylist():
         try:
             metadata = json.loads(text) if text is not None else None
         except ValueError:
             metadata = None
-        family = metadata.get("family") if isinstance(metadata, dict) else None
+        family = None
+        if isinstance(metadata, dict):
+            family = metadata.get("family") or metadata.get("category")
         families.append("(none)" if family is None else str(family))
     return families
 

@@ -125,7 +125,8 @@ def reward_cmd(
     path: Annotated[
         Path,
         typer.Argument(
-            help="JSONL rows: {completion, answer, teacher_tools, truncated?, tool_names?}."
+            help="JSONL rows: {completion, answer, teacher_tools, truncated?, tool_names?, "
+            "domain?, metadata?} (domain bfcl: judged on metadata by BFCL's checker)."
         ),
     ],
     variant: Annotated[
@@ -164,6 +165,8 @@ def reward_cmd(
             [row.get("teacher_tools")],
             [row.get("tool_names")],
             truncated=[bool(row.get("truncated", False))],
+            domain=[row.get("domain")],
+            metadata=[row.get("metadata")],
         )[0]
         typer.echo(json.dumps({"variant": reward.variant, **parts.to_dict()}, ensure_ascii=False))
 
@@ -171,6 +174,7 @@ def reward_cmd(
 # -- training -----------------------------------------------------------------------------------
 def _train(trainer: str, recipe: Path, overrides: list[str] | None, resume: bool) -> None:
     from mentor_train.configs import load_recipe
+    from mentor_train.rewards import get_reward
 
     _logging()
     errors = _user_errors()
@@ -191,6 +195,10 @@ def _train(trainer: str, recipe: Path, overrides: list[str] | None, resume: bool
     if trainer == "grpo":
         for key in ("reward", "tools/call_frequency", "completions/clipped_ratio"):
             summary[key] = result.last(key)
+        if summary["tools/call_frequency"] is None:  # tool_registry: none: TRL ran no tools
+            for name in loaded.script_args.reward_funcs:
+                key = f"{get_reward(name, tools=[]).__name__}/tool_call_rate"
+                summary[key] = result.last(key)
     typer.echo(json.dumps(summary))
 
 
@@ -211,7 +219,10 @@ def sft_cmd(recipe: Recipe, overrides: Overrides = None, resume: Resume = False)
 def eval_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Model folder or id to evaluate.")],
     problems: Annotated[
-        str, typer.Option(help="Problem spec: builtin:held_out?n=100, a file, NAME@vN.")
+        str,
+        typer.Option(
+            help="Problem spec: builtin:held_out?n=100, bfcl:simple_python?n=50, a file, NAME@vN."
+        ),
     ],
     teacher_data: Annotated[
         str | None,
@@ -223,7 +234,16 @@ def eval_cmd(
     label: Annotated[
         str | None, typer.Option(help="Name of the model in the summary and plot.")
     ] = None,
-    backend: Annotated[str, typer.Option(help="auto, hf or vllm.")] = EvalConfig.backend,
+    backend: Annotated[
+        str, typer.Option(help="auto, hf, vllm or openai (with --base-url).")
+    ] = EvalConfig.backend,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint (--backend openai); --model is its name."),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Variable with the openai backend's API key.")
+    ] = EvalConfig.api_key_env,
     device: Annotated[str | None, typer.Option(help="Device of the hf backend.")] = None,
     max_tokens: Annotated[
         int, typer.Option(help="Token limit of one assistant turn.")
@@ -250,6 +270,8 @@ def eval_cmd(
             temperature=temperature,
             batch_size=batch_size,
             label=label,
+            base_url=base_url,
+            api_key_env=api_key_env,
         )
         freq = (
             teacher_tool_frequencies(teacher_data, data_dir=str(data_dir) if data_dir else None)
@@ -262,18 +284,21 @@ def eval_cmd(
     if out is not None:
         result.write(out)
     overall = {k: v for k, v in result.summary.items() if k != "tool_frequencies"}
-    typer.echo(
-        json.dumps(
-            {
-                "label": result.label,
-                **overall,
-                "per_family": {
-                    f: {k: v for k, v in m.items() if k != "tool_frequencies"}
-                    for f, m in result.per_family.items()
-                },
-            }
-        )
-    )
+    printed = {
+        "label": result.label,
+        **overall,
+        "per_family": {
+            f: {k: v for k, v in m.items() if k != "tool_frequencies"}
+            for f, m in result.per_family.items()
+        },
+    }
+    if result.groups is not None:
+        from mentor_train.evaluate import format_bfcl_table
+
+        printed["bfcl_groups"] = result.groups
+        # The table goes to stderr: stdout stays one JSON line for scripts.
+        typer.echo(format_bfcl_table(result), err=True)
+    typer.echo(json.dumps(printed))
 
 
 @app.command("plot")

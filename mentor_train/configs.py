@@ -36,6 +36,8 @@ import yaml
 from trl import GRPOConfig, SFTConfig
 
 TRAINERS = ("grpo", "sft")
+NO_REGISTRY = "none"
+"""`tool_registry: none`: every row offers its own tools and the trainer executes none."""
 
 
 class RecipeError(ValueError):
@@ -110,10 +112,13 @@ class GRPOScriptArguments(ScriptArguments):
             `ablation-f1`); weight them with `reward_weights`.
         tool_registry (`str`, *optional*, defaults to `"arithmetic"`):
             The tool registry the student may call: a name `mentor_data.tools.get_registry`
-            knows (`arithmetic`, `python`, `arithmetic+python`).
+            knows (`arithmetic`, `python`, `arithmetic+python`), which TRL executes in its
+            multi-turn loop; or `none`: each row offers its own tools (its `tools` column,
+            rendered into its prompt by the student's chat template) and nothing executes, so a
+            completion is one assistant turn of calls (single-turn function calling: BFCL).
         tools (`list[str]` or `None`, *optional*, defaults to `None`):
             Offer only these tools of the registry (in this order); None offers all. Tools are
-            global to GRPOTrainer: every prompt shows the same list.
+            global to GRPOTrainer: every prompt shows the same list. Not with `none`.
         smoke_check_steps (`int`, *optional*, defaults to `1`):
             Fail loudly when the first N logged steps make no tool call at all (a student that
             never calls tools trains nothing about tools: run SFT first or fix the template);
@@ -146,11 +151,24 @@ class GRPOScriptArguments(ScriptArguments):
                 raise RecipeError(f"reward_funcs: {exc}") from None
         if self.smoke_check_steps < 0:
             raise RecipeError(f"smoke_check_steps={self.smoke_check_steps}: use N >= 0")
+        if self.row_tools and self.tools:
+            raise RecipeError(
+                f"tools={self.tools} with tool_registry: none: each row offers its own tools "
+                "(its `tools` column); remove `tools:` or name a registry"
+            )
+
+    @property
+    def row_tools(self) -> bool:
+        """Whether each row offers its own tools (`tool_registry: none`): nothing executes."""
+        return self.tool_registry.strip().lower() == NO_REGISTRY
 
     def registry(self):
-        """The `ToolRegistry` offered to the student (the `tools` subset when set)."""
+        """The `ToolRegistry` offered to the student (the `tools` subset when set); None for
+        `tool_registry: none`."""
         from mentor_data.tools import get_registry
 
+        if self.row_tools:
+            return None
         try:
             registry = get_registry(self.tool_registry)
             return registry.subset(self.tools) if self.tools else registry

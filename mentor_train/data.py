@@ -8,12 +8,21 @@
 
 Unverified trajectories are refused with the command that verifies them: rewards and SFT must
 only see teacher trajectories whose final answer was checked.
+
+Function-calling rows (`domain` = `bfcl`) need more than the arithmetic GRPO view holds: the
+rewards judge them on their `metadata` (BFCL's ground truth) and the prompt must show the row's
+own tools. So the GRPO view of a version with BFCL rows gets three more columns from the
+trajectories: `domain`, `metadata` (a JSON string) and `tools` (the offered schemas, a JSON
+string), and `family` is the BFCL category. `render_prompts` then renders each prompt with its
+own tools through the student's chat template (`tool_registry: none`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset
 
@@ -71,7 +80,106 @@ def _export(dataset: Dataset, view: str, what: str) -> Dataset:
             f"{what} has no verified rows to train on (all {len(dataset)} failed "
             "verification); look at `mentor-data stats` for the reasons"
         )
+    if view == "grpo" and _has_bfcl_rows(dataset):
+        out = with_row_columns(out, dataset)
     return out
+
+
+def _has_bfcl_rows(dataset: Dataset) -> bool:
+    from mentor_train.bfcl import is_bfcl
+
+    if "domain" not in dataset.column_names:
+        return False
+    return any(is_bfcl(d) for d in dataset.data.table.column("domain").to_pylist())
+
+
+def with_row_columns(view: Dataset, trajectories: Dataset) -> Dataset:
+    """Add `domain`, `metadata` and `tools` (JSON strings) of the verified rows to a GRPO view.
+
+    `to_grpo` keeps the verified rows in order, so the i-th view row is the i-th verified
+    trajectory. `family` becomes the BFCL category where the row has no family, so eval and
+    the teacher's tool frequencies group by category.
+    """
+    from mentor_train.bfcl import category
+
+    flags = trajectories.data.table.column("verified").to_pylist()
+    kept = trajectories.select([i for i, ok in enumerate(flags) if ok])
+    if len(kept) != len(view):
+        raise DataError(
+            f"the GRPO view has {len(view)} rows for {len(kept)} verified trajectories; "
+            "export it with `mentor-data export --format grpo` from the verified version"
+        )
+    kept = kept.select_columns(["problem_id", "domain", "metadata", "tools"])
+    if kept["problem_id"] != view["problem_id"]:
+        raise DataError("the GRPO view's problem_id order differs from the verified rows")
+    metadata = kept["metadata"]
+    families = [
+        family if family is not None else category(meta)
+        for family, meta in zip(view["family"], metadata, strict=True)
+    ]
+    view = view.remove_columns(["family"]).add_column("family", families)
+    view = view.add_column("domain", kept["domain"])
+    view = view.add_column(
+        "metadata", [json.dumps(m, ensure_ascii=False, default=str) for m in metadata]
+    )
+    tools = [json.dumps(t or [], ensure_ascii=False) for t in kept["tools"]]
+    return view.add_column("tools", tools)
+
+
+def _row_tools(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    return list(value) if value else None
+
+
+def render_prompts(dataset: Dataset, tokenizer: Any) -> Dataset:
+    """Each row's prompt as text, rendered with the row's own tools by the student's template.
+
+    This is the prompt the hf backend of generate and eval renders
+    (`apply_chat_template(messages, tools=row_tools, add_generation_prompt=True)`), so a student
+    trains and is evaluated on the same text. GRPOTrainer then gets plain-text prompts and
+    applies no template or tools of its own.
+
+    Args:
+        dataset: a GRPO view with a conversational `prompt` and a `tools` column (schemas, a
+            list or a JSON string).
+        tokenizer: the student's tokenizer (with a chat template).
+
+    Returns:
+        The dataset with `prompt` replaced by the rendered text.
+
+    Raises:
+        DataError: the dataset has no `tools` column or a prompt is already text.
+    """
+    if "tools" not in dataset.column_names:
+        raise DataError(
+            "tool_registry: none renders each row's own tools into its prompt, but the data has "
+            "no `tools` column: train on a verified store version (NAME@vN) with BFCL rows, or "
+            "add a `tools` column of OpenAI tool schemas"
+        )
+    bos = _added_bos(tokenizer)
+    texts = []
+    for prompt, tools in zip(dataset["prompt"], dataset["tools"], strict=True):
+        if isinstance(prompt, str):
+            raise DataError(
+                "a prompt is already text; tool_registry: none renders conversational prompts "
+                "(lists of messages) with each row's tools"
+            )
+        text = tokenizer.apply_chat_template(
+            prompt, tools=_row_tools(tools), tokenize=False, add_generation_prompt=True
+        )
+        # TRL tokenizes text prompts with special tokens added: keep a BOS from appearing twice.
+        texts.append(text[len(bos) :] if bos and text.startswith(bos) else text)
+    return dataset.remove_columns(["prompt"]).add_column("prompt", texts)
+
+
+def _added_bos(tokenizer: Any) -> str | None:
+    """The BOS text the tokenizer prepends on its own (None when it adds none)."""
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if bos_id is None:
+        return None
+    ids = tokenizer("x")["input_ids"]
+    return tokenizer.bos_token if ids and ids[0] == bos_id else None
 
 
 def load_training_data(
@@ -127,4 +235,4 @@ def load_training_data(
     return dataset
 
 
-__all__ = ["DataError", "load_training_data"]
+__all__ = ["DataError", "load_training_data", "render_prompts", "with_row_columns"]

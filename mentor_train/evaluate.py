@@ -2,7 +2,8 @@
 
 `evaluate(model_path, problems, teacher_tool_freq, config)` runs the student over the problems
 through the SAME multi-turn loop as data generation (`mentor_data.teachers.run_conversations`,
-with the `hf` backend on CPU or `vllm` when installed on a GPU), so a student is evaluated with
+with the `hf` backend on CPU, `vllm` when installed on a GPU, or `openai` for any
+OpenAI-compatible server), so a student is evaluated with
 the chat template, tool execution and turn limits it was trained with. Each conversation is read
 with the one parser (`mentor_data.formats.parse_completion`) and judged with the one judge
 (`mentor_data.answers.check_answer`).
@@ -23,6 +24,23 @@ Tool frequencies count every well-formed call by name (repeats included; halluci
 included on the student side, which lowers its similarity). The teacher's come from a verified
 dataset (`teacher_tool_frequencies`). Similarity is 1 for identical distributions, 0 for disjoint
 ones; two empty distributions are identical (1.0), an empty one against a non-empty one is 0.0.
+
+BFCL problems (`--problems bfcl:...`, rows whose `domain` is `bfcl`) run through the same loop
+and backends; each conversation is judged by BFCL's checker (`mentor_train.bfcl.eval_verdict`,
+leaderboard rules) instead of a boxed answer, and grouped by BFCL category (the `family` of the
+per-family metrics). They add:
+
+| metric | definition |
+|---|---|
+| `parse_failure_rate` | conversations with a `<tool_call>` block that did not parse / problems |
+| `irrelevance_parse_failures` | irrelevance rows correct only because a call did not parse |
+| `bfcl_groups` | leaderboard groups: `n`, `accuracy` (rows), `mean_category_accuracy` |
+
+The groups are non-live AST, live AST, irrelevance and multi-turn (`mentor_train.bfcl.GROUPS`);
+BFCL's leaderboard counts an output that does not decode as a correct abstention on irrelevance
+rows, hence the separate count.
+
+`format_bfcl_table` renders them as the table `mentor-train eval` prints.
 """
 
 from __future__ import annotations
@@ -41,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.parquet"
 SUMMARY_FILE = "summary.json"
-BACKENDS = ("auto", "hf", "vllm")
+BACKENDS = ("auto", "hf", "vllm", "openai")
+_OPENAI_FIELDS = ("base_url", "api_key_env")
 
 
 # -- similarity -----------------------------------------------------------------------------------
@@ -135,8 +154,9 @@ class EvalConfig:
 
     Args:
         backend (`str`, *optional*, defaults to `"auto"`):
-            `hf` (transformers, CPU or GPU), `vllm` (GPU, `pip install 'mentor[vllm]'`) or `auto`
-            (vllm when it is installed and a GPU is visible, else hf).
+            `hf` (transformers, CPU or GPU), `vllm` (GPU, `pip install 'mentor[vllm]'`),
+            `openai` (any OpenAI-compatible server: `base_url`, the model name as the model) or
+            `auto` (vllm when it is installed and a GPU is visible, else hf).
         device (`str` or `None`, *optional*, defaults to `None`):
             Device of the hf backend (`cpu`, `cuda`, ...; None: cuda when available).
         temperature (`float`, *optional*, defaults to `0.0`):
@@ -152,10 +172,15 @@ class EvalConfig:
         seed (`int`, *optional*, defaults to `0`):
             Base sampling seed.
         system_prompt (`str` or `None`, *optional*, defaults to `None`):
-            System prompt; None is the generation default (`DEFAULT_SYSTEM_PROMPT`), the one the
-            teacher data (and so the GRPO/SFT prompts) were made with.
+            System prompt; None is the generation default (`DEFAULT_SYSTEM_PROMPT`, or
+            `BFCL_SYSTEM_PROMPT` for BFCL rows), the one the teacher data (and so the GRPO/SFT
+            prompts) were made with.
         label (`str` or `None`, *optional*, defaults to `None`):
             Name of the evaluated model in the summary and the plot (default: the folder name).
+        base_url (`str` or `None`, *optional*, defaults to `None`):
+            Endpoint of the openai backend, e.g. `http://localhost:8000/v1`.
+        api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`):
+            Environment variable with the openai backend's key (a local server needs none).
     """
 
     backend: str = "auto"
@@ -168,10 +193,14 @@ class EvalConfig:
     seed: int = 0
     system_prompt: str | None = None
     label: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.base_url is not None and self.backend != "openai":
+            raise ValueError(f"base_url={self.base_url!r} is for backend='openai' only")
         if self.max_tokens < 1 or self.max_turns < 1:
             raise ValueError("max_tokens and max_turns must be >= 1")
         if self.temperature < 0:
@@ -200,10 +229,11 @@ class EvalResult:
     config: dict[str, Any]
     teacher: str | None = None
     problems: str | None = None
+    groups: dict[str, dict[str, Any]] | None = None
 
     def summary_dict(self) -> dict[str, Any]:
-        """What `summary.json` holds."""
-        return {
+        """What `summary.json` holds (`bfcl_groups` only for BFCL problems)."""
+        out = {
             "label": self.label,
             "model": self.model,
             "problems": self.problems,
@@ -213,6 +243,9 @@ class EvalResult:
             "config": self.config,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if self.groups is not None:
+            out["bfcl_groups"] = self.groups
+        return out
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write `results.parquet` (one row per problem) and `summary.json` into `out_dir`."""
@@ -220,7 +253,10 @@ class EvalResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        table = pl.DataFrame(self.rows, schema=_ROW_SCHEMA(pl), strict=False)
+        schema = _ROW_SCHEMA(pl)
+        if any("parse_failure" in r for r in self.rows):
+            schema.update({"parse_failure": pl.Boolean, "bfcl_reason": pl.String})
+        table = pl.DataFrame(self.rows, schema=schema, strict=False)
         results = out / RESULTS_FILE
         table.write_parquet(results)
         summary = out / SUMMARY_FILE
@@ -252,14 +288,19 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
 
 # -- scoring one conversation ---------------------------------------------------------------------
 def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
-    """Score one finished conversation row of `run_conversations` (a trajectory row)."""
+    """Score one finished conversation row of `run_conversations` (a trajectory row).
+
+    A BFCL row (`domain` = `bfcl`) is judged by `score_bfcl_row`.
+    """
     from mentor_data.formats import parse_completion
+    from mentor_train import bfcl
     from mentor_train.rewards import judge
 
+    if bfcl.is_bfcl(row.get("domain")):
+        return score_bfcl_row(row, offered)
     truncated = row.get("finish_reason") == "length"
     parsed = parse_completion(row.get("messages") or [], truncated=truncated)
     offered = set(offered)
-    names = parsed.tool_names
     gold = row.get("answer")
     if parsed.answer is None or not parsed.answer.strip():
         verdict = "no_answer"
@@ -278,6 +319,14 @@ def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
         "prediction": parsed.answer,
         "verdict": verdict,
         "correct": verdict == "pass",
+        **_call_columns(row, parsed, offered),
+    }
+
+
+def _call_columns(row: Mapping[str, Any], parsed: Any, offered: set[str]) -> dict[str, Any]:
+    """The columns both domains share: finish, calls, turns, timing, the conversation."""
+    names = parsed.tool_names
+    return {
         "finish_reason": row.get("finish_reason"),
         "n_calls": len(names),
         "n_invalid_calls": sum(1 for n in names if n not in offered),
@@ -287,6 +336,79 @@ def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
         "latency_s": row.get("latency_s"),
         "messages": json.dumps(row.get("messages") or [], ensure_ascii=False, default=str),
     }
+
+
+def score_bfcl_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
+    """Score one BFCL conversation: BFCL's checker on its calls, grouped by category.
+
+    The row gets the columns of `score_row` (`family` = the BFCL category, `prediction` = the
+    well-formed calls per user turn as JSON) plus `parse_failure` and `bfcl_reason` (the
+    checker's reason code of a failure). Metadata the checker cannot use gives `no_gold`.
+    """
+    from mentor_data.formats import parse_completion
+    from mentor_train import bfcl
+
+    messages = row.get("messages") or []
+    parsed = parse_completion(messages)
+    offered = set(offered)
+    meta = bfcl.usable_metadata(row.get("metadata"))
+    if meta is None:
+        calls, malformed = bfcl.completion_calls(messages)
+        result = bfcl.EvalVerdict(None, "no_gold", None, calls, bool(malformed))
+    else:
+        result = bfcl.eval_verdict(meta, messages)
+    return {
+        "problem_id": row.get("problem_id"),
+        "family": bfcl.category(row.get("metadata")),
+        "question": row.get("question"),
+        "answer": row.get("answer"),
+        "prediction": json.dumps(result.calls, ensure_ascii=False, default=str),
+        "verdict": result.verdict,
+        "correct": result.correct is True,
+        **_call_columns(row, parsed, offered),
+        "parse_failure": result.parse_failure,
+        "bfcl_reason": result.reason,
+    }
+
+
+def bfcl_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The BFCL additions to `metrics` (see the module docstring) for scored BFCL rows."""
+    n = len(rows)
+    return {
+        "parse_failure_rate": sum(bool(r["parse_failure"]) for r in rows) / n if n else 0.0,
+        "irrelevance_parse_failures": sum(r["verdict"] == "abstain_parse_failure" for r in rows),
+    }
+
+
+def format_bfcl_table(result: EvalResult) -> str:
+    """Per-category and per-group accuracy of a BFCL eval as a Markdown table."""
+    lines = [
+        f"BFCL eval of {result.label} ({result.summary['n']} problems)",
+        "",
+        "| category | n | accuracy | parse failures | irrelevance parse passes | tool sim |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def line(name: str, m: Mapping[str, Any]) -> str:
+        sim = m.get("tool_similarity")
+        return (
+            f"| {name} | {m['n']} | {100 * m['accuracy']:.1f}% | "
+            f"{100 * m.get('parse_failure_rate', 0.0):.1f}% | "
+            f"{m.get('irrelevance_parse_failures', 0)} | "
+            f"{'-' if sim is None else f'{sim:.2f}'} |"
+        )
+
+    for family, m in result.per_family.items():
+        lines.append(line(family, m))
+    lines.append(line("**overall**", result.summary))
+    if result.groups:
+        lines += ["", "| group | n | accuracy | mean category accuracy |", "|---|---|---|---|"]
+        for group, g in result.groups.items():
+            lines.append(
+                f"| {group} | {g['n']} | {100 * g['accuracy']:.1f}% | "
+                f"{100 * g['mean_category_accuracy']:.1f}% |"
+            )
+    return "\n".join(lines)
 
 
 def metrics(rows: Sequence[Mapping[str, Any]], teacher: Mapping[str, int] | None) -> dict[str, Any]:
@@ -352,7 +474,11 @@ def evaluate(
         raise ValueError("no problems to evaluate")
     backend = _backend(config)
     teacher = make_teacher(
-        backend, model=str(model_path), device=config.device if backend == "hf" else None
+        backend,
+        model=str(model_path),
+        device=config.device if backend == "hf" else None,
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
     )
     gen = GenerationConfig(
         temperature=config.temperature,
@@ -393,7 +519,10 @@ def evaluate(
         if freq is not None:
             teacher_family = freq.by_family.get(family) if freq.by_family else freq.overall
         per_family[family] = metrics([r for r in rows if r["family"] == family], teacher_family)
+    groups = _add_bfcl_metrics(rows, overall, per_family)
     cfg = {**asdict(config), "backend": backend}
+    if backend != "openai":  # the endpoint fields mean nothing to a local model
+        cfg = {k: v for k, v in cfg.items() if k not in _OPENAI_FIELDS}
     return EvalResult(
         label,
         str(model_path),
@@ -403,7 +532,25 @@ def evaluate(
         cfg,
         teacher=freq.source if freq else None,
         problems=spec,
+        groups=groups,
     )
+
+
+def _add_bfcl_metrics(
+    rows: Sequence[Mapping[str, Any]],
+    overall: dict[str, Any],
+    per_family: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]] | None:
+    """Add the BFCL metrics to `overall` and each category; the leaderboard groups (or None)."""
+    from mentor_train.bfcl import group_metrics
+
+    scored = [r for r in rows if "parse_failure" in r]
+    if not scored:
+        return None
+    overall.update(bfcl_metrics(scored))
+    for family, m in per_family.items():
+        m.update(bfcl_metrics([r for r in scored if r["family"] == family]))
+    return group_metrics({f: (m["n"], m["accuracy"]) for f, m in per_family.items()})
 
 
 # -- the figure -----------------------------------------------------------------------------------
@@ -477,10 +624,13 @@ __all__ = [
     "EvalConfig",
     "EvalResult",
     "ToolFrequencies",
+    "bfcl_metrics",
     "evaluate",
+    "format_bfcl_table",
     "metrics",
     "plot_results",
     "read_summary",
+    "score_bfcl_row",
     "score_row",
     "teacher_tool_frequencies",
     "tool_similarity",

@@ -7,7 +7,10 @@ A thin layer over `trl.GRPOTrainer`, built from a recipe (`mentor_train.configs`
    or a path),
 3. tools = the registry's `trl_tools()`: every call runs through the same bounded executor as data
    generation; TRL executes them, appends the observations and masks their tokens out of the loss,
-   for at most `max_tool_calling_iterations` rounds,
+   for at most `max_tool_calling_iterations` rounds. With `tool_registry: none` (function
+   calling, BFCL) each row offers its own tools instead: its prompt is rendered as text with
+   them by the student's chat template (`data.render_prompts`), TRL gets no tools and executes
+   nothing, and a completion is one assistant turn of `<tool_call>` blocks,
 4. rewards = `rewards.get_reward(name, tools=registry, eos_token_ids=...)` for each
    `reward_funcs` name (weights: `reward_weights`), bound to the trainer's EOS and pad ids so
    truncated completions score 0.0,
@@ -18,7 +21,8 @@ Each reward logs `rewards/<name>/mean|std` and its tool-use rates (`<name>/tool_
 TRL logs `tools/call_frequency`, `tools/failure_frequency` and `completions/clipped_ratio`; with
 `log_completions: true` every logged step writes `output_dir/completions/completions_NNNNN.parquet`
 (completions as Qwen text: see `MentorGRPOTrainer`).
-A smoke check stops the run with `ToolUseError` when the first logged steps make no tool call.
+A smoke check stops the run with `ToolUseError` when the first logged steps make no tool call
+(TRL's `tools/call_frequency`; with `tool_registry: none`, the rewards' `<name>/tool_call_rate`).
 """
 
 from __future__ import annotations
@@ -70,19 +74,28 @@ class ToolUseSmokeCheck(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.steps <= 0 or self.seen >= self.steps or not logs:
             return
-        if "tools/call_frequency" not in logs:
+        key = self._call_key(logs)
+        if key is None:
             return
         self.seen += 1
-        self.calls += float(logs["tools/call_frequency"] or 0.0)
+        self.calls += float(logs[key] or 0.0)
         if self.seen == self.steps and self.calls == 0.0:
             raise ToolUseError(
                 f"smoke check: the first {self.steps} logged step(s) made no tool call "
-                f"(tools/call_frequency = 0 at step {state.global_step}). The student never "
+                f"({key} = 0 at step {state.global_step}). The student never "
                 "emits <tool_call> blocks, so no reward term about tools can teach anything. "
                 "Fixes: start from an SFT'd student (recipes/tiny-cpu-sft.yaml), check that the "
                 "chat template renders tools (`mentor-train check-student PATH`), raise "
                 "max_completion_length, or set smoke_check_steps: 0 to train anyway."
             )
+
+    @staticmethod
+    def _call_key(logs: dict[str, Any]) -> str | None:
+        # TRL logs tools/call_frequency only when it runs tools; without them (row tools) the
+        # rewards' own tool-call rate says the same.
+        if "tools/call_frequency" in logs:
+            return "tools/call_frequency"
+        return next((k for k in sorted(logs) if k.endswith("_reward/tool_call_rate")), None)
 
 
 @dataclass
@@ -131,7 +144,12 @@ class MentorGRPOTrainer(GRPOTrainer):
 
 
 def build_rewards(script_args: GRPOScriptArguments, registry=None) -> list[MentorReward]:
-    """The recipe's reward functions, offering the registry's tools (EOS ids bound later)."""
+    """The recipe's reward functions, offering the registry's tools (EOS ids bound later).
+
+    With `tool_registry: none` the offered tools are each row's `tool_names`, unrestricted.
+    """
+    if script_args.row_tools:
+        return [get_reward(name, tools=[]) for name in script_args.reward_funcs]
     registry = registry if registry is not None else script_args.registry()
     return [
         get_reward(name, tools=registry, executable=registry) for name in script_args.reward_funcs
@@ -165,6 +183,39 @@ def _check_columns(dataset, script_args: GRPOScriptArguments) -> None:
             f"reward(s) {needs_teacher} read the teacher_tools column, which {script_args.dataset} "
             "lacks: train on a verified version (verify writes teacher_tools) or use "
             "reward_funcs: [sparse]"
+        )
+    _check_bfcl_rows(dataset, script_args)
+
+
+def _check_bfcl_rows(dataset, script_args: GRPOScriptArguments) -> None:
+    """BFCL rows train only as single-turn calls against their own tools (`tool_registry: none`)."""
+    from mentor_train.bfcl import MULTI_TURN, category, is_bfcl
+
+    if "domain" not in dataset.column_names:
+        return
+    rows = [i for i, d in enumerate(dataset["domain"]) if is_bfcl(d)]
+    if not rows:
+        return
+    if not script_args.row_tools:
+        raise TrainingError(
+            f"{script_args.dataset} has {len(rows)} BFCL rows, which offer their own functions: "
+            f"set tool_registry: none (not {script_args.tool_registry!r}) so each prompt shows "
+            "its row's tools (recipes/tiny-cpu-bfcl-grpo-mentor.yaml)"
+        )
+    if "metadata" not in dataset.column_names:
+        raise TrainingError(
+            f"{script_args.dataset} has BFCL rows but no metadata column, so their calls cannot "
+            "be judged: train on the verified store version (NAME@vN), which carries it"
+        )
+    metadata = dataset["metadata"]
+    multi = sorted({category(metadata[i]) for i in rows} & MULTI_TURN)
+    if multi:
+        raise TrainingError(
+            f"{script_args.dataset} has multi-turn BFCL rows ({', '.join(multi)}): GRPO with "
+            "tool_registry: none trains one assistant turn against the first user message and "
+            "runs no API, so those rows cannot be scored. Generate the GRPO data from "
+            "single-turn categories (bfcl:simple_python,multiple,parallel,parallel_multiple,"
+            "irrelevance); multi-turn rows are fine for SFT"
         )
 
 
@@ -203,6 +254,16 @@ def build_trainer(
         )
     _check_columns(train_dataset, script_args)
     registry = script_args.registry()
+    if registry is None:  # tool_registry: none: each prompt shows its own row's tools
+        from transformers import AutoTokenizer
+
+        from mentor_train.data import DataError, render_prompts
+
+        tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
+        try:
+            train_dataset = render_prompts(train_dataset, tokenizer)
+        except DataError as exc:
+            raise TrainingError(f"{script_args.dataset}: {exc}") from None
     rewards = build_rewards(script_args, registry)
     checks = (
         [ToolUseSmokeCheck(script_args.smoke_check_steps)] if script_args.smoke_check_steps else []
@@ -212,7 +273,7 @@ def build_trainer(
         reward_funcs=rewards,
         args=training_args,
         train_dataset=train_dataset,
-        tools=registry.trl_tools(),
+        tools=registry.trl_tools() if registry is not None else None,
         callbacks=[*checks, *callbacks],
     )
     bind_eos_token_ids(rewards, trainer)

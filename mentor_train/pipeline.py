@@ -2,6 +2,7 @@
 
     python -m mentor_train.pipeline            # `make demo`: the full run (< 20 min, 2 cores)
     python -m mentor_train.pipeline --quick    # a few minutes; part of the test suite
+    python -m mentor_train.pipeline --config recipes/experiment-tiny.yaml   # the experiments
 
 Stages, each shown with its progress and cached (a re-run reuses every finished stage whose
 inputs did not change; outputs are store versions and folders under `--run-dir`):
@@ -9,7 +10,7 @@ inputs did not change; outputs are store versions and folders under `--run-dir`)
  1) data     solver teacher on the in-domain families -> `NAME-teacher@vN`
  2) verify   execution-verified, one trajectory per problem -> `NAME-verified@vN`
  3) card     data_cards/NAME-verified.md
- 4) student  mentor-train init-tiny
+ 4) student  mentor-train init-tiny (or init-student smollm2-135m)
  5) sft      warm start on the verified trajectories (recipes/tiny-cpu-sft.yaml)
  6) grpo     from the SFT checkpoint: sparse reward and MENTOR reward, same budget, same seed
  7) eval     base, SFT, SFT+sparse, SFT+MENTOR on held-out in-domain problems and on the
@@ -46,6 +47,15 @@ class PipelineConfig:
         card_dir: where the data card is written.
         train_problems: in-domain problems the teacher solves (the training set).
         eval_problems: problems per evaluation split (held-out in-domain, out-of-domain).
+        teacher: the offline teacher of the training problems (`solver`; `oracle` for BFCL).
+        train_spec: the training problems (default `builtin:in_domain?n=TRAIN_PROBLEMS`).
+        eval_specs: evaluation splits, label -> problem spec (default: `in_domain`, the held-out
+            in-domain problems, and `held_out`, the out-of-domain families; `{n}` is replaced by
+            `eval_problems`).
+        student: `tiny` (init-tiny), a name of `mentor_train.students.STUDENTS` (init-student,
+            e.g. `smollm2-135m`), or a model folder used as is.
+        sft_recipe: the SFT recipe the overrides apply to.
+        grpo_recipe: the GRPO recipe (`{variant}` is replaced by `sparse` / `mentor`).
         sft_steps: SFT warm-start steps.
         grpo_steps: GRPO steps of each RL run (sparse and MENTOR get the same budget).
         num_generations: GRPO rollouts per prompt.
@@ -63,6 +73,17 @@ class PipelineConfig:
     card_dir: Path = Path("data_cards")
     train_problems: int = 400
     eval_problems: int = 40
+    teacher: str = "solver"
+    train_spec: str | None = None
+    eval_specs: dict[str, str] = field(
+        default_factory=lambda: {
+            "in_domain": "builtin:in_domain?n={n}&offset=1000000",
+            "held_out": "builtin:held_out?n={n}",
+        }
+    )
+    student: str = "tiny"
+    sft_recipe: str = "tiny-cpu-sft.yaml"
+    grpo_recipe: str = "tiny-cpu-grpo-{variant}.yaml"
     sft_steps: int = 300
     grpo_steps: int = 30
     num_generations: int = 8
@@ -91,6 +112,30 @@ class PipelineConfig:
             tiny={"hidden_size": 64, "num_layers": 2, "intermediate_size": 128},
         )
         return replace(base, **overrides)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> PipelineConfig:
+        """A config from a YAML file of `PipelineConfig` fields (`recipes/experiment-*.yaml`)."""
+        import dataclasses
+
+        import yaml
+
+        path = Path(path)
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of PipelineConfig fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        for key in ("run_dir", "data_dir", "card_dir"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        if "seeds" in values:
+            values["seeds"] = tuple(values["seeds"])
+        return replace(cls(**values), **overrides)
 
 
 def _digest(params: dict[str, Any]) -> str:
@@ -174,16 +219,20 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
 
         result = generate(
             GenerateConfig(
-                problems=f"builtin:in_domain?n={config.train_problems}",
+                problems=train_spec,
                 name=f"{config.name}-teacher",
-                teacher="solver",
+                teacher=config.teacher,
             ),
             store=store,
             command="python -m mentor_train.pipeline (data)",
         )
         return {"ref": result.version.ref, "rows": result.rows}
 
-    teacher = stages.run("data", {"n": config.train_problems, "name": config.name}, data, exists)
+    train_spec = config.train_spec or f"builtin:in_domain?n={config.train_problems}"
+    data_params: dict[str, Any] = {"n": config.train_problems, "name": config.name}
+    if config.train_spec or config.teacher != "solver":  # (the default keeps older caches valid)
+        data_params.update(spec=train_spec, teacher=config.teacher)
+    teacher = stages.run("data", data_params, data, exists)
 
     # 2) verify
     def verify() -> dict[str, Any]:
@@ -218,17 +267,26 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     base = run_dir / "base"
 
     def student() -> dict[str, Any]:
-        from mentor_train.students import TinyConfig, init_tiny
+        from mentor_train.students import STUDENTS, TinyConfig, init_student, init_tiny
 
+        if config.student in STUDENTS:
+            init_student(config.student, base)
+            return {"path": str(base)}
         init_tiny(base, TinyConfig(**config.tiny))
         return {"path": str(base)}
 
-    stages.run(
-        "student",
-        {"tiny": config.tiny},
-        student,
-        lambda r: (Path(r["path"]) / "config.json").is_file(),
-    )
+    if config.student == "tiny" or config.student in _known_students():
+        student_params: dict[str, Any] = {"tiny": config.tiny}
+        if config.student != "tiny":
+            student_params["student"] = config.student
+        stages.run(
+            "student",
+            student_params,
+            student,
+            lambda r: (Path(r["path"]) / "config.json").is_file(),
+        )
+    else:
+        base = Path(config.student)
 
     # 5) SFT warm start (one checkpoint; the RL runs of every seed start from it)
     sft_dir = run_dir / "sft"
@@ -246,7 +304,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     stages.run(
         "sft",
         sft_params,
-        lambda: _train("sft", "tiny-cpu-sft.yaml", sft_params),
+        lambda: _train("sft", config.sft_recipe, sft_params),
         lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
     )
     models: dict[str, str] = {"base": str(base), "sft": str(sft_dir)}
@@ -273,16 +331,13 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
             stages.run(
                 f"grpo-{variant}-s{seed}",
                 params,
-                lambda p=params, v=variant: _train("grpo", f"tiny-cpu-grpo-{v}.yaml", p),
+                lambda p=params, v=variant: _train("grpo", config.grpo_recipe.format(variant=v), p),
                 lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
             )
             models[f"grpo-{variant}-s{seed}"] = str(out)
 
     # 7) eval
-    splits = {
-        "in_domain": f"builtin:in_domain?n={config.eval_problems}&offset=1000000",
-        "held_out": f"builtin:held_out?n={config.eval_problems}",
-    }
+    splits = {k: v.format(n=config.eval_problems) for k, v in config.eval_specs.items()}
     summaries: dict[str, dict[str, Any]] = {}
     for label, path in models.items():
         for split, spec in splits.items():
@@ -318,6 +373,12 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     return _report(config, models, splits, summaries)
 
 
+def _known_students() -> tuple[str, ...]:
+    from mentor_train.students import STUDENTS
+
+    return tuple(STUDENTS)
+
+
 def _model_digest(path: Path) -> str:
     """Changes when the model folder is rewritten, so evals of a retrained model are redone."""
     files = sorted(path.glob("*.safetensors")) + sorted(path.glob("config.json"))
@@ -342,23 +403,27 @@ def _report(
             row[f"{split}_tool_call_rate"] = s["tool_call_rate"]
             row[f"{split}_invalid_tool_rate"] = s["invalid_tool_rate"]
         rows.append(row)
-    table = format_table(rows)
+    table = format_table(rows, list(splits))
     config.run_dir.mkdir(parents=True, exist_ok=True)
     (config.run_dir / "results.md").write_text(table + "\n")
     results = {"config": asdict(config), "rows": rows}
     (config.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    plotted = "held_out" if "held_out" in splits else list(splits)[-1]
     plot = plot_results(
-        [summaries[f"eval-{label}-held_out"]["dir"] for label in models],
+        [summaries[f"eval-{label}-{plotted}"]["dir"] for label in models],
         config.run_dir / "accuracy_vs_similarity.png",
-        title="Out-of-domain: accuracy vs tool-use similarity to the teacher",
+        title=f"{_SPLIT_NAMES.get(plotted, plotted)}: accuracy vs tool-use similarity",
     )
     results["table"] = table
     results["plot"] = str(plot)
     return results
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The results as a Markdown table (accuracy and similarity per split)."""
+_SPLIT_NAMES = {"in_domain": "in-domain", "held_out": "out-of-domain"}
+
+
+def format_table(rows: list[dict[str, Any]], splits: list[str] | None = None) -> str:
+    """The results as a Markdown table (accuracy, similarity and tool-call rate per split)."""
 
     def pct(x: Any) -> str:
         return "-" if x is None else f"{100 * x:.1f}%"
@@ -366,17 +431,21 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def num(x: Any) -> str:
         return "-" if x is None else f"{x:.2f}"
 
-    head = (
-        "| model | in-domain acc | in-domain sim | in-domain tool calls | "
-        "out-of-domain acc | out-of-domain sim | out-of-domain tool calls |"
-    )
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    splits = splits or ["in_domain", "held_out"]
+    head = ["model"]
+    for split in splits:
+        name = _SPLIT_NAMES.get(split, split)
+        head += [f"{name} acc", f"{name} sim", f"{name} tool calls"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lines.append(
-            f"| {r['model']} | {pct(r['in_domain_accuracy'])} | {num(r['in_domain_similarity'])} "
-            f"| {pct(r['in_domain_tool_call_rate'])} | {pct(r['held_out_accuracy'])} "
-            f"| {num(r['held_out_similarity'])} | {pct(r['held_out_tool_call_rate'])} |"
-        )
+        cells = [r["model"]]
+        for split in splits:
+            cells += [
+                pct(r[f"{split}_accuracy"]),
+                num(r[f"{split}_similarity"]),
+                pct(r[f"{split}_tool_call_rate"]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -387,6 +456,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--quick", action="store_true", help="a few-minute run of every stage (what CI runs)"
     )
+    parser.add_argument(
+        "--config", type=Path, help="a YAML of PipelineConfig fields (recipes/experiment-*.yaml)"
+    )
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/demo[-quick])")
     parser.add_argument("--data-dir", type=Path, help="store folder (default ./data)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds of the GRPO runs (default: 0)")
@@ -394,7 +466,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    config = PipelineConfig.quick() if args.quick else PipelineConfig()
+    if args.config:
+        config = PipelineConfig.from_yaml(args.config)
+    else:
+        config = PipelineConfig.quick() if args.quick else PipelineConfig()
     overrides = {
         k: v
         for k, v in (

@@ -17,6 +17,11 @@ score the same.
 Gates first, in every variant: a truncated completion (no end-of-turn token) scores 0.0; no
 `\\boxed{}` in the final assistant turn, an unclosed or a blank one scores 0.1.
 
+Rows whose `domain` column is `"bfcl"` (function calling, `mentor_train.bfcl`) are judged by
+BFCL's checker on the completion's well-formed calls against the row's `metadata` column, with
+no `\\boxed{}` gate (function calling has no boxed answer) and a malformed call block counting
+as wrong; truncation, tool match and hallucination work as for every row.
+
 Semantics (docs/mentor-method.md, "Exact semantics"):
 
 * student set = the VALID names called (offered tools, well-formed calls), duplicates collapse;
@@ -48,6 +53,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mentor_data.formats import ParsedCompletion, parse_completion
+from mentor_train import bfcl
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +171,47 @@ def judge(answer: str, gold: str) -> bool | None:
     if verdict is Verdict.FAIL:
         return False
     return None
+
+
+@dataclass(frozen=True)
+class Correctness:
+    """How the completions of one row are judged: a boxed answer (arithmetic) or a domain check.
+
+    Attributes:
+        usable: the row has a ground truth to judge against; if not, every completion of the
+            row scores None (`no_gold`), gates included.
+        needs_answer: the `\\boxed{}` gate applies (no usable boxed answer -> 0.1).
+        judge: parsed completion -> True, False or None (undecided: the completion scores None).
+    """
+
+    usable: bool
+    needs_answer: bool
+    judge: Callable[[ParsedCompletion], bool | None]
+
+
+def answer_correctness(answer: Any) -> Correctness:
+    """The arithmetic check: the final `\\boxed{}` answer against the `answer` column.
+
+    Example:
+        >>> c = answer_correctness("3")
+        >>> c.usable, c.needs_answer, c.judge(parse_completion("\\\\boxed{3}"))
+        (True, True, True)
+    """
+    gold = usable_gold(answer)
+    return Correctness(gold is not None, True, lambda parsed: judge(parsed.answer, gold))
+
+
+def bfcl_correctness(metadata: Any, completion: Any) -> Correctness:
+    """The BFCL check of one completion: the checker's verdict on its calls, no boxed gate.
+
+    Args:
+        metadata: the row's `metadata` (a dict or a JSON string) with the BFCL ground truth.
+        completion: the raw completion (text or messages), split by user turn for the checker.
+    """
+    meta = bfcl.usable_metadata(metadata)
+    if meta is None:
+        return Correctness(False, False, lambda parsed: None)
+    return Correctness(True, False, lambda parsed: bfcl.reward_correct(meta, completion))
 
 
 def usable_gold(gold: Any) -> str | None:
@@ -308,6 +355,8 @@ def score_components(
     answer: Any,
     teacher_tools: Iterable[str] | None,
     offered: Iterable[str],
+    *,
+    correctness: Correctness | None = None,
 ) -> Components:
     """Score one parsed completion with one variant, keeping every component.
 
@@ -318,6 +367,8 @@ def score_components(
         teacher_tools: the teacher's tool names (`teacher_tools` column; duplicates allowed;
             [] = the teacher used no tool; None = the row has no teacher targets).
         offered: the names of the tools offered on the row.
+        correctness: how the row is judged; None = `answer_correctness(answer)` (the boxed
+            answer). `bfcl_correctness` for function-calling rows.
 
     Returns:
         `Components`; `total` is None when the completion cannot be scored.
@@ -340,7 +391,7 @@ def score_components(
     student = tool_set(parsed, offered)
     invalid = hallucinated_tools(parsed, offered)
     teacher = _teacher_set(teacher_tools)
-    gold = usable_gold(answer)
+    check = correctness if correctness is not None else answer_correctness(answer)
 
     def done(total: float | None, reason: str, correct: bool | None = None) -> Components:
         has_teacher = teacher is not None
@@ -362,15 +413,15 @@ def score_components(
             n_malformed=len(parsed.malformed),
         )
 
-    if gold is None:
+    if not check.usable:
         return done(None, "no_gold")
     if parsed.truncated:
         return done(TRUNCATED_REWARD, "truncated")
-    if parsed.answer is None or not parsed.answer.strip():
+    if check.needs_answer and (parsed.answer is None or not parsed.answer.strip()):
         return done(FORMAT_REWARD, "no_answer")
     if spec.needs_teacher and teacher is None:
         return done(None, "no_teacher_tools")
-    correct = judge(parsed.answer, gold)
+    correct = check.judge(parsed)
     if correct is None:
         return done(None, "judge_error")
     parts = done(0.0, "scored", correct)
@@ -446,13 +497,14 @@ def truncation_flags(
 class MentorReward:
     """A reward variant as a GRPOTrainer reward function (picklable; `__name__` = metric key).
 
-    Called exactly as TRL calls rewards: keyword lists of dataset columns plus `prompts`,
-    `completions`, `completion_ids`, `trainer_state`, `log_extra` and `log_metric`. Returns one
-    float, or None (unscorable), per completion. When `log_metric` is given it logs, under
-    `<__name__>/...`: `tool_call_rate` (completions with a well-formed call), `invalid_tool_rate`
-    (hallucinated calls / well-formed calls), `malformed_call_rate` (blocks that did not parse /
-    all blocks), `correct_rate` (of judged completions), `set_match_rate`, `truncated_rate`,
-    `no_answer_rate`, `unscorable_rate`; `log_extra` gets per-completion columns
+    Called exactly as TRL calls rewards: keyword lists of dataset columns (`answer`,
+    `teacher_tools`, `tool_names`; `domain` and `metadata` for function-calling rows) plus
+    `prompts`, `completions`, `completion_ids`, `trainer_state`, `log_extra` and `log_metric`.
+    Returns one float, or None (unscorable), per completion. When `log_metric` is given it logs,
+    under `<__name__>/...`: `tool_call_rate` (completions with a well-formed call),
+    `invalid_tool_rate` (hallucinated calls / well-formed calls), `malformed_call_rate` (blocks
+    that did not parse / all blocks), `correct_rate` (of judged completions), `set_match_rate`,
+    `truncated_rate`, `no_answer_rate`, `unscorable_rate`; `log_extra` gets per-completion columns
     `<__name__>/correct`, `<__name__>/student_tools`, `<__name__>/invalid_tools`.
 
     Args:
@@ -497,8 +549,14 @@ class MentorReward:
         tool_names: Sequence[Any] | None = None,
         completion_ids: Sequence[Sequence[int]] | None = None,
         truncated: Sequence[Any] | None = None,
+        domain: Sequence[Any] | None = None,
+        metadata: Sequence[Any] | None = None,
     ) -> list[Components]:
-        """Every component of every completion (what `__call__` sums)."""
+        """Every component of every completion (what `__call__` sums).
+
+        A row whose `domain` is `"bfcl"` is judged by `bfcl_correctness` on its `metadata`;
+        every other row by its `answer`.
+        """
         n = len(completions)
         if truncated is None and completion_ids is not None and self.eos_token_ids is None:
             if not self._warned_no_eos:
@@ -512,15 +570,20 @@ class MentorReward:
         answers = _column(answer, n, "answer")
         teachers = _column(teacher_tools, n, "teacher_tools")
         offered_rows = _column(tool_names, n, "tool_names")
+        domains = _column(domain, n, "domain")
+        metadatas = _column(metadata, n, "metadata")
         out = []
-        for completion, gold, teacher, offered, cut in zip(
-            completions, answers, teachers, offered_rows, flags, strict=True
+        for completion, gold, teacher, offered, cut, dom, meta in zip(
+            completions, answers, teachers, offered_rows, flags, domains, metadatas, strict=True
         ):
             names = self.offered if offered is None else _offered_from_registry(offered)
             if self.executable is not None:
                 names = [n for n in names if n in self.executable]
             parsed = parse_completion(completion, truncated=cut)
-            out.append(score_components(self.variant, parsed, gold, teacher, names))
+            check = bfcl_correctness(meta, completion) if bfcl.is_bfcl(dom) else None
+            out.append(
+                score_components(self.variant, parsed, gold, teacher, names, correctness=check)
+            )
         return out
 
     def __call__(
@@ -532,13 +595,22 @@ class MentorReward:
         tool_names: Sequence[Any] | None = None,
         completion_ids: Sequence[Sequence[int]] | None = None,
         truncated: Sequence[Any] | None = None,
+        domain: Sequence[Any] | None = None,
+        metadata: Sequence[Any] | None = None,
         log_extra: Callable[[str, list], None] | None = None,
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
         completions = list(completions or [])
         comps = self.components(
-            completions, answer, teacher_tools, tool_names, completion_ids, truncated
+            completions,
+            answer,
+            teacher_tools,
+            tool_names,
+            completion_ids,
+            truncated,
+            domain=domain,
+            metadata=metadata,
         )
         if log_metric is not None and comps:
             for key, value in summarize(comps).items():
@@ -624,8 +696,11 @@ __all__ = [
     "REWARDS",
     "VARIANTS",
     "Components",
+    "Correctness",
     "MentorReward",
     "Variant",
+    "answer_correctness",
+    "bfcl_correctness",
     "exact_match",
     "get_reward",
     "hallucinated_tools",

@@ -439,7 +439,9 @@ def test_content_parts_and_single_messages():
 # --- robustness and speed -------------------------------------------------------------------
 
 MB = 1_000_000
-BOUND_S = 0.5
+# Catches a quadratic pass (minutes on 1 MB), not a slow machine: a loaded CI box runs the
+# linear passes 10x slower than an idle one (~0.05 s).
+BOUND_S = 5.0
 DEEP = '{"a":' * 100_000 + "1" + "}" * 100_000
 HUGE = '{"x": ' + "9" * MB + "}"
 

@@ -46,7 +46,9 @@ def test_solver_makes_10000_rows_in_seconds(tmp_path):
         command="test",
     )
     elapsed = time.perf_counter() - start
-    assert elapsed < 30, f"{elapsed:.1f} s"  # ~4 s on an idle 2-core machine
+    # ~4 s on an idle 2-core machine; the bound only catches a per-row cost gone quadratic
+    # (benchmarks/bench_generate.py measures speed).
+    assert elapsed < 120, f"{elapsed:.1f} s"
     assert result.rows == 10_000 and result.finish_reasons == {"stop": 10_000}
     assert result.version.ref == "arith@v1" and store.keys("arith") == {
         (p.id, 0) for p in load_problems("builtin:all?n=10000")

@@ -55,3 +55,24 @@ def test_format_table_marks_missing_values():
         ]
     )
     assert "| m | 50.0% | - | 100.0% | 25.0% | 0.80 | 0.0% |" in table
+
+
+def test_experiment_recipes_load_as_pipeline_configs():
+    from pathlib import Path
+
+    for path in sorted(Path("recipes").glob("experiment-*.yaml")):
+        config = PipelineConfig.from_yaml(path)
+        assert config.run_dir.name == path.stem, path
+        assert config.seeds and config.sft_steps > 0 and config.grpo_steps > 0
+
+
+def test_pipeline_config_yaml_names_unknown_fields(tmp_path):
+    import pytest
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("sft_step: 10\n")
+    with pytest.raises(ValueError, match="unknown field.*sft_step.*known:.*sft_steps"):
+        PipelineConfig.from_yaml(path)
+    path.write_text("seeds: [0, 1, 2]\nrun_dir: runs/x\n")
+    config = PipelineConfig.from_yaml(path, grpo_steps=3)
+    assert config.seeds == (0, 1, 2) and config.run_dir.name == "x" and config.grpo_steps == 3

@@ -19,7 +19,12 @@ from mentor_train.configs import (
     read_recipe,
 )
 
-RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+# experiment-*.yaml are pipeline configs (tests/test_pipeline.py), not trainer recipes.
+RECIPES = sorted(
+    p
+    for p in (Path(__file__).parent.parent / "recipes").glob("*.yaml")
+    if not p.name.startswith("experiment-")
+)
 BASE = {
     "model_name_or_path": "m",
     "dataset": "d@v1",
@@ -57,7 +62,10 @@ def test_every_recipe_loads(path, gpu_checks_pass):
         assert isinstance(recipe.script_args, GRPOScriptArguments)
         assert isinstance(recipe.training_args, MentorGRPOConfig)
         assert recipe.training_args.max_tool_calling_iterations >= 1
-        assert recipe.script_args.registry().names()
+        if recipe.script_args.row_tools:  # BFCL: each row offers its own functions
+            assert recipe.script_args.registry() is None
+        else:
+            assert recipe.script_args.registry().names()
     else:
         assert isinstance(recipe.script_args, SFTScriptArguments)
         assert isinstance(recipe.training_args, MentorSFTConfig)
@@ -79,13 +87,29 @@ def test_every_recipe_loads(path, gpu_checks_pass):
 
 
 def test_tiny_recipes_train_on_cpu():
-    for name in ("tiny-cpu-sft.yaml", "tiny-cpu-grpo-mentor.yaml", "tiny-cpu-grpo-sparse.yaml"):
+    for name in (
+        "tiny-cpu-sft.yaml",
+        "tiny-cpu-grpo-mentor.yaml",
+        "tiny-cpu-grpo-sparse.yaml",
+        "tiny-cpu-bfcl-sft.yaml",
+        "tiny-cpu-bfcl-grpo-mentor.yaml",
+        "tiny-cpu-bfcl-grpo-sparse.yaml",
+    ):
         path = RECIPES[0].parent / name
         recipe = load_recipe(path, read_recipe(path)["trainer"])
         assert recipe.training_args.use_cpu and not recipe.training_args.bf16
         assert recipe.training_args.report_to in ([], ["none"], "none")
     sparse = load_recipe(RECIPES[0].parent / "tiny-cpu-grpo-sparse.yaml", "grpo")
     assert sparse.script_args.reward_funcs == ["sparse"]
+    for variant in ("mentor", "sparse"):
+        bfcl = load_recipe(RECIPES[0].parent / f"tiny-cpu-bfcl-grpo-{variant}.yaml", "grpo")
+        assert bfcl.script_args.reward_funcs == [variant]
+        assert bfcl.script_args.row_tools and bfcl.script_args.registry() is None
+
+
+def test_row_tools_refuse_a_tools_subset():
+    with pytest.raises(RecipeError, match="tool_registry: none"):
+        build_configs({**BASE, "tool_registry": "none", "tools": ["add"]}, "grpo")
 
 
 def test_overrides_are_typed_by_the_fields():

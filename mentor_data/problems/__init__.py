@@ -15,6 +15,7 @@ which the `solver` teacher turns into a trajectory and tests run against the rea
 |---|---|
 | `builtin:FAMILY[,FAMILY...]` | built-in families, interleaved round-robin |
 | `builtin:in_domain`, `builtin:held_out`, `builtin:all` | every family of that split |
+| `bfcl:CATEGORY[,...]?split=train&n=100` | BFCL function calling (`mentor_data.bfcl.data`) |
 | `...?n=500&offset=1000&seed=1` | 500 problems from global index 1000, problem seed 1 |
 | `NAME@vN` (or `NAME`, `NAME@latest`) | the distinct problems of a store version |
 | `path.jsonl`, `.json`, `.parquet`, `.csv` | one problem per line / item / row |

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
+BFCL_PREFIX = "bfcl:"  # mentor_data.bfcl.data.BFCL_PREFIX, without importing that package here
 DEFAULT_BUILTIN_N = 1000
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 _BUILTIN_KEYS = ("n", "offset", "seed")
@@ -98,8 +99,9 @@ def load_problems(
     """Load problems from a spec (see the `mentor_data.problems` docstring for the forms).
 
     Args:
-        spec: `builtin:...`, a file (.jsonl, .json, .parquet, .csv), a `save_to_disk` folder or a
-            store reference `NAME@vN`.
+        spec: `builtin:...`, `bfcl:CATEGORY[,...]?split=train|held_out|all&n=N&offset=K`
+            (function calling; see `mentor_data.bfcl.data.load_bfcl_problems`), a file (.jsonl,
+            .json, .parquet, .csv), a `save_to_disk` folder or a store reference `NAME@vN`.
         id_field: Field holding the problem id (store versions use `problem_id` when the
             field is absent). A file without any id field gets ids `STEM-ROW`.
         question_field: Field holding the question.
@@ -113,10 +115,16 @@ def load_problems(
 
     Raises:
         ValueError: a bad spec, file or record; the message names the line/row and field.
+        ImportError: a `bfcl:` spec without bfcl-eval installed (the message says how).
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit={limit}: must be >= 0")
     spec = str(spec).strip()
+    if spec.startswith(BFCL_PREFIX):
+        from mentor_data.bfcl.data import load_bfcl_problems  # imports bfcl_eval's data lazily
+
+        problems = load_bfcl_problems(spec, limit=limit)
+        return problems if limit is None else problems[:limit]
     if spec.startswith(BUILTIN_PREFIX):
         names, options = parse_builtin_spec(spec, seed=seed)
         n = (
@@ -151,7 +159,8 @@ def load_problems(
     else:
         raise ValueError(
             f"--problems {spec!r}: no such file or folder, and not a built-in spec "
-            f"(builtin:FAMILY, builtin:in_domain, builtin:held_out) or a store reference"
+            f"(builtin:FAMILY, builtin:in_domain, builtin:held_out, bfcl:CATEGORY) or a store "
+            f"reference"
         )
     return _to_problems(records, fields, source, str(path), limit)
 

@@ -1,8 +1,9 @@
-"""Teachers: one interface (`Teacher`), one multi-turn tool loop, four backends.
+"""Teachers: one interface (`Teacher`), one multi-turn tool loop, five backends.
 
 | backend | what writes the turns | needs |
 |---|---|---|
 | `solver` | the problem's reference program (offline, instant) | nothing |
+| `oracle` | a BFCL row's ground-truth calls (offline, instant) | bfcl-eval |
 | `openai` | any OpenAI-compatible endpoint (OpenAI, `vllm serve`, SGLang, ...) | a URL |
 | `vllm` | the offline `vllm.LLM` engine | a GPU and `pip install 'mentor[vllm]'` |
 | `hf` | a local transformers model folder (CPU or GPU) | the model |
@@ -24,7 +25,7 @@ from mentor_data.teachers.base import (
     sample_seed,
 )
 
-TEACHERS = ("solver", "openai", "vllm", "hf")
+TEACHERS = ("solver", "oracle", "openai", "vllm", "hf")
 
 
 def make_teacher(
@@ -40,8 +41,9 @@ def make_teacher(
     """Build a teacher by backend name.
 
     Args:
-        backend: `solver`, `openai`, `vllm` or `hf`.
-        model: Model name (openai), name or path (vllm) or local folder (hf); unused by solver.
+        backend: `solver`, `oracle`, `openai`, `vllm` or `hf`.
+        model: Model name (openai), name or path (vllm) or local folder (hf); unused by solver
+            and oracle.
         base_url: Endpoint of the openai backend, e.g. `http://localhost:8000/v1`.
         api_key: API key of the openai backend; default: the `api_key_env` variable.
         api_key_env: Environment variable holding the key (a dummy key is used when it is unset
@@ -56,6 +58,10 @@ def make_teacher(
         from mentor_data.teachers.solver import SolverTeacher
 
         return SolverTeacher()
+    if backend == "oracle":
+        from mentor_data.teachers.oracle import OracleTeacher
+
+        return OracleTeacher()
     if backend not in TEACHERS:
         raise ValueError(f"unknown teacher {backend!r}; use one of {', '.join(TEACHERS)}")
     if not model:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mentor_data.bfcl import BFCL_DOMAIN, BFCL_SYSTEM_PROMPT
 from mentor_data.formats import normalize_tool_calls, parse_completion, text_to_assistant_message
 from mentor_data.problems import Problem
 from mentor_data.schema import FINISH_REASONS
@@ -187,6 +189,16 @@ class Conversation:
         started (`float`): `time.perf_counter()` at the start (for `latency_s`).
         finish_reason, error (`str` or `None`): Set when the conversation ends.
         registry (`ToolRegistry` or `None`): The tools that run (default: from `tools`).
+        prompt (`str` or `None`): The system prompt the conversation opened with, before any
+            of the row's own (`conversation_prompt`).
+        env (`object` or `None`): A live environment whose `run(name, arguments)` returns a
+            `ToolResult`: calls run there instead of the registry (BFCL multi-turn rows).
+        pending_turns (`list[list[dict]]`): Later user turns: when the assistant answers
+            without calls, the next is appended instead of ending the conversation.
+        record_only (`bool`): Calls are recorded, not executed, and end the conversation (BFCL
+            AST rows: the calls themselves are judged).
+        turn_started (`int`): `turn` when the current user turn began (`max_turns` counts the
+            assistant turns of one user turn).
     """
 
     problem: Problem
@@ -203,6 +215,11 @@ class Conversation:
     registry: ToolRegistry | None = None
     finish_reason: str | None = None
     error: str | None = None
+    prompt: str | None = None
+    env: Any = None
+    pending_turns: list[list[dict]] = field(default_factory=list)
+    record_only: bool = False
+    turn_started: int = 0
 
 
 @dataclass
@@ -359,7 +376,9 @@ def registry_for(tools: Iterable[dict]) -> ToolRegistry:
     return _REGISTRIES[names]
 
 
-def execute_turn(message: dict, turn: int, registry: ToolRegistry) -> tuple[list[dict], list[dict]]:
+def execute_turn(
+    message: dict, turn: int, registry: ToolRegistry | None, env: Any = None
+) -> tuple[list[dict], list[dict]]:
     """Run the tool calls of one assistant message.
 
     Calls are found by `mentor_data.formats.parse_completion` (`<tool_call>` blocks left in the
@@ -374,6 +393,8 @@ def execute_turn(message: dict, turn: int, registry: ToolRegistry) -> tuple[list
         message: The assistant message (stored form).
         turn: Its assistant-turn index (0-based), recorded on each call.
         registry: The tools that may run.
+        env: A live environment (`run(name, arguments) -> ToolResult`) that runs the calls
+            instead of the registry (BFCL multi-turn rows).
 
     Returns:
         (call records for the `tool_calls` column, tool messages to append), both possibly empty.
@@ -393,7 +414,10 @@ def execute_turn(message: dict, turn: int, registry: ToolRegistry) -> tuple[list
             "error": None,
         }
         if call.ok:
-            result = execute(call.name, call.arguments, registry)
+            if env is not None:
+                result = env.run(call.name, call.arguments)
+            else:
+                result = execute(call.name, call.arguments, registry)
             if result.ok:
                 record["output"] = result.output
             else:
@@ -404,6 +428,25 @@ def execute_turn(message: dict, turn: int, registry: ToolRegistry) -> tuple[list
             bad.append(_tool_message(call_id, call.name, f"Error: {call.error}"))
         records.append(record)
     return records, good + bad
+
+
+def record_calls(message: dict, turn: int) -> list[dict]:
+    """The call records of one assistant message without running them (`output` None).
+
+    For rows whose calls are judged rather than executed (BFCL AST rows); a malformed call
+    keeps its parse error.
+    """
+    return [
+        {
+            "turn": turn,
+            "id": call.id or f"call_{turn}_{i}",
+            "name": call.name,
+            "arguments": call.arguments,
+            "output": None,
+            "error": call.error,
+        }
+        for i, call in enumerate(parse_completion([message]).calls)
+    ]
 
 
 def _tool_message(call_id: str, name: str | None, content: str) -> dict:
@@ -430,34 +473,68 @@ def advance(conv: Conversation, result: TurnResult, config: GenerationConfig) ->
     if result.finish == "length":
         conv.finish_reason = "length"
         return True
-    registry = conv.registry or registry_for(conv.tools)
-    records, tool_messages = execute_turn(result.message, turn, registry)
+    if conv.record_only:  # the calls are the answer (BFCL AST rows): record them, end
+        conv.records.extend(record_calls(result.message, turn))
+        conv.finish_reason = "stop"
+        return True
+    registry = None if conv.env is not None else conv.registry or registry_for(conv.tools)
+    records, tool_messages = execute_turn(result.message, turn, registry, conv.env)
     if not records:
+        if conv.pending_turns:  # the assistant closed a user turn: the next one comes
+            conv.messages.extend(conv.pending_turns.pop(0))
+            conv.turn_started = conv.turn
+            return False
         conv.finish_reason = "stop"
         return True
     conv.records.extend(records)
     conv.messages.extend(tool_messages)
-    if conv.turn >= config.max_turns:
+    if conv.turn - conv.turn_started >= config.max_turns:
         conv.finish_reason = "max_turns"
         return True
     return False
 
 
+def conversation_prompt(problem: Problem, config: GenerationConfig) -> str | None:
+    """The system prompt a problem's conversation opens with.
+
+    `config.prompt`, except that a BFCL row gets `BFCL_SYSTEM_PROMPT` when no prompt was set
+    (the default prompt asks for `\\boxed{}` answers, which BFCL does not judge).
+    """
+    if config.system_prompt is None and problem.domain == BFCL_DOMAIN:
+        return BFCL_SYSTEM_PROMPT
+    return config.prompt
+
+
 def new_conversation(problem: Problem, sample_id: int, config: GenerationConfig) -> Conversation:
-    """The opening messages of a sample: the system prompt (unless "") and the question."""
-    messages: list[dict] = []
-    if config.prompt is not None:
-        messages.append({"role": "system", "content": config.prompt})
-    messages.append({"role": "user", "content": problem.question})
+    """The opening messages of a sample: the system prompt (unless "") and the question.
+
+    A BFCL row opens with its own first user turn (and system message) and gets its later
+    turns, its live environment or record-only mode (`mentor_data.bfcl.conversation`).
+    """
+    prompt = conversation_prompt(problem, config)
     tools = problem.offered_tools()
-    return Conversation(
+    conv = Conversation(
         problem=problem,
         sample_id=sample_id,
         seed=sample_seed(config.seed, problem.id, sample_id),
-        messages=messages,
+        messages=[],
         tools=tools,
-        registry=registry_for(tools),
+        prompt=prompt,
     )
+    if problem.domain == BFCL_DOMAIN:
+        from mentor_data.bfcl.conversation import open_conversation
+
+        opening = open_conversation(problem, prompt)
+        conv.messages = opening.messages
+        conv.pending_turns = opening.pending_turns
+        conv.env = opening.env
+        conv.record_only = opening.record_only
+        return conv
+    if prompt is not None:
+        conv.messages.append({"role": "system", "content": prompt})
+    conv.messages.append({"role": "user", "content": problem.question})
+    conv.registry = registry_for(tools)
+    return conv
 
 
 def conversation_row(conv: Conversation, teacher: Teacher, config: GenerationConfig) -> dict:
@@ -479,7 +556,7 @@ def conversation_row(conv: Conversation, teacher: Teacher, config: GenerationCon
         backend=teacher.backend,
         model=teacher.model,
         sampling=teacher.sampling(config, conv.seed),
-        system_prompt=teacher.system_prompt(config, conv.tools) or "",
+        system_prompt=teacher.system_prompt(with_prompt(config, conv.prompt), conv.tools) or "",
         finish_reason=reason,
         error=conv.error,
         usage={"prompt_tokens": conv.prompt_tokens, "completion_tokens": conv.completion_tokens},
@@ -487,6 +564,14 @@ def conversation_row(conv: Conversation, teacher: Teacher, config: GenerationCon
         metadata=metadata,
         tool_calls=conv.records,
     )
+
+
+def with_prompt(config: GenerationConfig, prompt: str | None) -> GenerationConfig:
+    """`config` with another system prompt in effect (a domain default, `conversation_prompt`):
+    what `Teacher.system_prompt` reads, so `teacher.prompt_hash` hashes the prompt really used."""
+    if prompt == config.prompt:
+        return config
+    return dataclasses.replace(config, system_prompt=prompt or "")
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -657,12 +742,15 @@ __all__ = [
     "Teacher",
     "TurnResult",
     "advance",
+    "conversation_prompt",
     "execute_turn",
     "new_conversation",
+    "record_calls",
     "registry_for",
     "reply_message",
     "run_conversations",
     "run_conversations_async",
     "sample_seed",
     "tools_prompt",
+    "with_prompt",
 ]

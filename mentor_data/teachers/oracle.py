@@ -1,0 +1,112 @@
+"""The `oracle` teacher: replays a BFCL row's ground truth, no model at all.
+
+It is to the BFCL domain what the `solver` is to arithmetic: the offline teacher that makes the
+pipeline run end to end and the fixture of the tests. Per user turn it writes one assistant
+message with the ground truth's calls (`mentor_data.bfcl.oracle.oracle_calls`); the loop
+records them (AST rows: the conversation ends there) or runs them on the row's live
+environment (multi-turn rows), after which the oracle closes the turn with a short sentence and
+the loop appends the next user turn. A row whose ground truth has no call (irrelevance) gets a
+sentence saying that no offered function fits.
+
+Non-BFCL problems cannot be replayed: their rows are `error` rows that say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from mentor_data.bfcl import BFCL_DOMAIN
+from mentor_data.teachers.base import Conversation, GenerationConfig, Teacher, TurnResult
+
+NOT_BFCL = (
+    "oracle: problem {id} is not a BFCL problem (domain {domain!r}); the oracle teacher replays "
+    "BFCL ground truth (--problems bfcl:CATEGORY). Use --teacher solver for built-in arithmetic "
+    "problems or a model teacher (openai, vllm, hf) for others."
+)
+NO_CALL = (
+    "None of the available functions can do this, so I will not call any. Could you rephrase "
+    "the request, or provide a suitable function?"
+)
+TURN_DONE = "Done: I have completed that request with the calls above."
+
+
+class OracleTeacher(Teacher):
+    """Offline teacher that replays the ground-truth calls of BFCL rows.
+
+    Args:
+        delay_s (`float`, *optional*, defaults to `0.0`): Seconds to wait per turn batch (to
+            stand in for a slow model in tests of interruption and resume).
+    """
+
+    backend = "oracle"
+    model = None
+    default_batch_size = 256
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    def sampling(self, config: GenerationConfig, seed: int) -> dict[str, Any]:
+        # Model-free: only the turn limit applies.
+        return {
+            "temperature": None,
+            "top_p": None,
+            "max_tokens": None,
+            "max_turns": config.max_turns,
+            "seed": seed,
+        }
+
+    async def complete(
+        self, conversations: Sequence[Conversation], config: GenerationConfig
+    ) -> list[TurnResult]:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return [self.turn(conv) for conv in conversations]
+
+    def turn(self, conv: Conversation) -> TurnResult:
+        """The next assistant message of one conversation."""
+        from mentor_data.bfcl.oracle import oracle_calls
+
+        problem = conv.problem
+        if problem.domain != BFCL_DOMAIN:
+            return TurnResult.failed(NOT_BFCL.format(id=problem.id, domain=problem.domain))
+        if conv.messages and conv.messages[-1].get("role") == "tool":
+            return TurnResult({"role": "assistant", "content": TURN_DONE})
+        try:
+            plan = oracle_calls(problem.metadata)
+        except (ValueError, TypeError, KeyError) as exc:
+            return TurnResult.failed(f"oracle: no replayable ground truth for {problem.id}: {exc}")
+        # Single-turn rows have one plan, whatever earlier exchange their opening holds.
+        user_turn = _user_turn(conv.messages) if len(plan) > 1 else 0
+        calls = plan[user_turn] if user_turn < len(plan) else []
+        if not calls:
+            return TurnResult({"role": "assistant", "content": NO_CALL})
+        return TurnResult(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": f"call_{conv.turn}_{i}",
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call["arguments"]},
+                    }
+                    for i, call in enumerate(calls)
+                ],
+            }
+        )
+
+
+def _user_turn(messages: list[dict]) -> int:
+    """Index of the current user turn: runs of user messages after the first, counted."""
+    turn, previous = -1, None
+    for message in messages:
+        role = message.get("role")
+        if role == "user" and previous != "user":
+            turn += 1
+        previous = role
+    return max(turn, 0)
+
+
+__all__ = ["NOT_BFCL", "OracleTeacher"]
