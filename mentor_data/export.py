@@ -13,7 +13,8 @@ GRPO rows (`GRPO_FEATURES`), one per kept trajectory:
 | `tool_names` | names of the tools offered on the row (the hallucination check reads it) |
 | `teacher_tools`, `teacher_tool_counts`, `teacher_tool_sequence` | alignment targets (verify) |
 | `teacher_n_calls`, `teacher_answer` | alignment targets (verify) |
-| `family` | `metadata.family`, for per-family logging (null when absent) |
+| `family` | `metadata.family`, for per-family logging (null when absent; BFCL: the category) |
+| `domain`, `metadata`, `tools` | BFCL rows only (`BFCL_GRPO_FEATURES`): judge inputs, own tools |
 
 SFT rows (`SFT_FEATURES`): `messages` (the whole conversation, `List(Json())`: tool-call
 arguments of different tools must not merge into one struct) and `tools`, the offered tool
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, Features, Json, List, Value
+
+from mentor_data.bfcl import BFCL_DOMAIN
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,13 @@ GRPO_FEATURES = Features(
 )
 """Columns of a GRPO export, in order."""
 
+BFCL_GRPO_FEATURES = Features(
+    {**GRPO_FEATURES, "domain": _str, "metadata": _str, "tools": _str},
+)
+"""Columns of a GRPO export with BFCL rows: each row's rewards judge its calls on `metadata` (a
+JSON string: category, ground truth, function docs) and its prompt is rendered with its own
+`tools` (a JSON string of schemas); `domain` tells the rewards which judge applies."""
+
 SFT_FEATURES = Features({"messages": List(Json()), "tools": _str})
 """Columns of an SFT export: the conversation and the offered tool schemas as a JSON string."""
 
@@ -71,6 +81,7 @@ _GRPO_INPUT = (
     "teacher_tool_sequence",
     "teacher_n_calls",
     "teacher_answer",
+    "domain",
 )
 
 
@@ -143,25 +154,32 @@ def to_grpo(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
         ExportError: the dataset has no verification columns.
     """
     _require_verified(dataset, "this dataset")
+    kept = _kept(dataset, include_failed)
+    bfcl = BFCL_DOMAIN in set(kept.data.table.column("domain").to_pylist())
     rows = []
-    for row in _kept(dataset, include_failed).select_columns(list(_GRPO_INPUT)):
+    for row in kept.select_columns(list(_GRPO_INPUT)):
         metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
         family = metadata.get("family")
-        rows.append(
-            {
-                "prompt": prompt_messages(row["messages"] or []),
-                "answer": row["answer"],
-                "problem_id": row["problem_id"],
-                "tool_names": _tool_names(row["tools"]),
-                "teacher_tools": row["teacher_tools"],
-                "teacher_tool_counts": row["teacher_tool_counts"],
-                "teacher_tool_sequence": row["teacher_tool_sequence"],
-                "teacher_n_calls": row["teacher_n_calls"],
-                "teacher_answer": row["teacher_answer"],
-                "family": None if family is None else str(family),
-            }
-        )
-    return _from_rows(rows, GRPO_FEATURES)
+        out = {
+            "prompt": prompt_messages(row["messages"] or []),
+            "answer": row["answer"],
+            "problem_id": row["problem_id"],
+            "tool_names": _tool_names(row["tools"]),
+            "teacher_tools": row["teacher_tools"],
+            "teacher_tool_counts": row["teacher_tool_counts"],
+            "teacher_tool_sequence": row["teacher_tool_sequence"],
+            "teacher_n_calls": row["teacher_n_calls"],
+            "teacher_answer": row["teacher_answer"],
+            "family": None if family is None else str(family),
+        }
+        if bfcl:  # per-row judge and tools travel with the row (BFCL_GRPO_FEATURES)
+            if family is None and metadata.get("category") is not None:
+                out["family"] = str(metadata["category"])
+            out["domain"] = row["domain"]
+            out["metadata"] = json.dumps(metadata, ensure_ascii=False, default=str)
+            out["tools"] = json.dumps(row["tools"] or [], ensure_ascii=False)
+        rows.append(out)
+    return _from_rows(rows, BFCL_GRPO_FEATURES if bfcl else GRPO_FEATURES)
 
 
 def to_sft(dataset: Dataset, *, include_failed: bool = False) -> Dataset:

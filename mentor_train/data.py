@@ -80,50 +80,7 @@ def _export(dataset: Dataset, view: str, what: str) -> Dataset:
             f"{what} has no verified rows to train on (all {len(dataset)} failed "
             "verification); look at `mentor-data stats` for the reasons"
         )
-    if view == "grpo" and _has_bfcl_rows(dataset):
-        out = with_row_columns(out, dataset)
     return out
-
-
-def _has_bfcl_rows(dataset: Dataset) -> bool:
-    from mentor_train.bfcl import is_bfcl
-
-    if "domain" not in dataset.column_names:
-        return False
-    return any(is_bfcl(d) for d in dataset.data.table.column("domain").to_pylist())
-
-
-def with_row_columns(view: Dataset, trajectories: Dataset) -> Dataset:
-    """Add `domain`, `metadata` and `tools` (JSON strings) of the verified rows to a GRPO view.
-
-    `to_grpo` keeps the verified rows in order, so the i-th view row is the i-th verified
-    trajectory. `family` becomes the BFCL category where the row has no family, so eval and
-    the teacher's tool frequencies group by category.
-    """
-    from mentor_train.bfcl import category
-
-    flags = trajectories.data.table.column("verified").to_pylist()
-    kept = trajectories.select([i for i, ok in enumerate(flags) if ok])
-    if len(kept) != len(view):
-        raise DataError(
-            f"the GRPO view has {len(view)} rows for {len(kept)} verified trajectories; "
-            "export it with `mentor-data export --format grpo` from the verified version"
-        )
-    kept = kept.select_columns(["problem_id", "domain", "metadata", "tools"])
-    if kept["problem_id"] != view["problem_id"]:
-        raise DataError("the GRPO view's problem_id order differs from the verified rows")
-    metadata = kept["metadata"]
-    families = [
-        family if family is not None else category(meta)
-        for family, meta in zip(view["family"], metadata, strict=True)
-    ]
-    view = view.remove_columns(["family"]).add_column("family", families)
-    view = view.add_column("domain", kept["domain"])
-    view = view.add_column(
-        "metadata", [json.dumps(m, ensure_ascii=False, default=str) for m in metadata]
-    )
-    tools = [json.dumps(t or [], ensure_ascii=False) for t in kept["tools"]]
-    return view.add_column("tools", tools)
 
 
 def _row_tools(value: Any) -> list[dict[str, Any]] | None:
@@ -235,4 +192,4 @@ def load_training_data(
     return dataset
 
 
-__all__ = ["DataError", "load_training_data", "render_prompts", "with_row_columns"]
+__all__ = ["DataError", "load_training_data", "render_prompts"]

@@ -146,3 +146,41 @@ def test_sft_trainer_takes_the_export(tmp_path):
     assert len(trainer.train_dataset) == 2  # nothing dropped by truncation
     result = trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
+
+
+def test_bfcl_rows_export_their_judge_inputs_and_tools(tmp_path):
+    """A GRPO file of BFCL rows is self-contained: rewards judge it with no store at hand."""
+    pytest.importorskip("bfcl_eval", reason="bfcl-eval is not installed (make setup installs it)")
+    from mentor_data.bfcl.oracle import oracle_calls
+    from mentor_data.export import BFCL_GRPO_FEATURES
+    from mentor_data.formats import render_tool_call
+    from mentor_data.generate import GenerateConfig, generate
+    from mentor_train.rewards import get_reward
+
+    store = Store(tmp_path / "data")
+    spec = "bfcl:simple_python,irrelevance?n=4"
+    generate(GenerateConfig(problems=spec, name="b", teacher="oracle"), store=store)
+    verify_dataset("b@v1", store=store, name="b-verified")
+    out = tmp_path / "grpo"
+    result = CliRunner().invoke(
+        app,
+        ["export", "b-verified@v1", "--format", "grpo", "--out", str(out)],
+        env={"MENTOR_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.exit_code == 0, result.output
+    ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert set(BFCL_GRPO_FEATURES) == set(ds.column_names) and len(ds) == 4
+    assert set(ds["domain"]) == {"bfcl"}
+    assert set(ds["family"]) == {"simple_python", "irrelevance"}
+    row = next(r for r in ds if r["family"] == "simple_python")
+    tools = json.loads(row["tools"])
+    assert [t["function"]["name"] for t in tools] == row["tool_names"]
+    [[call]] = oracle_calls(json.loads(row["metadata"]))
+    completion = render_tool_call(call["name"], call["arguments"])
+    reward = get_reward("sparse")
+    scores = reward(
+        prompts=[row["prompt"]],
+        completions=[completion],
+        **{k: [row[k]] for k in ds.column_names if k != "prompt"},
+    )
+    assert scores == [1.0]
