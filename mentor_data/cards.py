@@ -420,6 +420,9 @@ def build_card(
     df = pl.from_arrow(table)
     stats = compute_stats(df)
     pretty_name = pretty_name or info.name
+    if tags is None and set(stats.get("domains") or {}) == {"bfcl"}:
+        # BFCL's questions and functions are human-written, not synthetic; so is its ground truth.
+        tags = [t for t in DEFAULT_TAGS if t != "synthetic"] + ["bfcl"]
     data = card_metadata(
         Features.from_arrow_schema(table.schema),
         rows=table.num_rows,

@@ -52,6 +52,9 @@ def test_generate_verify_card_end_to_end(data_dir, tmp_path):
     assert "| simple_python | 20 | 19 | 95.0% |" in card
     assert "BFCL rows are judged by their calls" in card
     assert "`calculate_triangle_area`" in card
+    header = card.split("\n---", 1)[0]
+    assert "- bfcl" in header and "synthetic" not in header  # human-written data
+    assert "Synthetic arithmetic" not in card
 
 
 def test_an_interrupted_oracle_run_resumes(tmp_path):
