@@ -298,6 +298,44 @@ class Teacher(ABC):
         """One assistant turn for each conversation, in order."""
 
 
+class ScriptedTeacher(Teacher):
+    """A model-free teacher that writes each turn from the problem itself (`solver`, `oracle`).
+
+    Subclasses set `backend` and implement `turn(conv)`. Only the turn limit and the seed reach
+    the `teacher.sampling` column: there is no model to sample.
+
+    Args:
+        delay_s (`float`, *optional*, defaults to `0.0`): Seconds to wait per turn batch, to
+            stand in for a slow model in tests of interruption and resume.
+    """
+
+    model = None
+    default_batch_size = 256
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    def sampling(self, config: GenerationConfig, seed: int) -> dict[str, Any]:
+        return {
+            "temperature": None,
+            "top_p": None,
+            "max_tokens": None,
+            "max_turns": config.max_turns,
+            "seed": seed,
+        }
+
+    async def complete(
+        self, conversations: Sequence[Conversation], config: GenerationConfig
+    ) -> list[TurnResult]:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return [self.turn(conv) for conv in conversations]
+
+    @abstractmethod
+    def turn(self, conv: Conversation) -> TurnResult:
+        """The next assistant message of one conversation."""
+
+
 class BlockingTeacher(Teacher):
     """A teacher whose batch call blocks (a local model, an offline engine).
 
@@ -739,6 +777,7 @@ __all__ = [
     "Conversation",
     "GenerationConfig",
     "RunSummary",
+    "ScriptedTeacher",
     "Teacher",
     "TurnResult",
     "advance",

@@ -13,12 +13,8 @@ Non-BFCL problems cannot be replayed: their rows are `error` rows that say so.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from typing import Any
-
 from mentor_data.bfcl import BFCL_DOMAIN
-from mentor_data.teachers.base import Conversation, GenerationConfig, Teacher, TurnResult
+from mentor_data.teachers.base import Conversation, ScriptedTeacher, TurnResult
 
 NOT_BFCL = (
     "oracle: problem {id} is not a BFCL problem (domain {domain!r}); the oracle teacher replays "
@@ -32,37 +28,10 @@ NO_CALL = (
 TURN_DONE = "Done: I have completed that request with the calls above."
 
 
-class OracleTeacher(Teacher):
-    """Offline teacher that replays the ground-truth calls of BFCL rows.
-
-    Args:
-        delay_s (`float`, *optional*, defaults to `0.0`): Seconds to wait per turn batch (to
-            stand in for a slow model in tests of interruption and resume).
-    """
+class OracleTeacher(ScriptedTeacher):
+    """Offline teacher that replays the ground-truth calls of BFCL rows (see `ScriptedTeacher`)."""
 
     backend = "oracle"
-    model = None
-    default_batch_size = 256
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
-
-    def sampling(self, config: GenerationConfig, seed: int) -> dict[str, Any]:
-        # Model-free: only the turn limit applies.
-        return {
-            "temperature": None,
-            "top_p": None,
-            "max_tokens": None,
-            "max_turns": config.max_turns,
-            "seed": seed,
-        }
-
-    async def complete(
-        self, conversations: Sequence[Conversation], config: GenerationConfig
-    ) -> list[TurnResult]:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        return [self.turn(conv) for conv in conversations]
 
     def turn(self, conv: Conversation) -> TurnResult:
         """The next assistant message of one conversation."""

@@ -13,14 +13,12 @@ an `error` row that says so.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from mentor_data.problems import resolve_arguments
-from mentor_data.teachers.base import Conversation, GenerationConfig, Teacher, TurnResult
+from mentor_data.teachers.base import Conversation, ScriptedTeacher, TurnResult
 
 _REF = re.compile(r"^\$(\d+)$")
 
@@ -70,40 +68,10 @@ def _refs(arguments: Any) -> set[int]:
     return set()
 
 
-class SolverTeacher(Teacher):
-    """Offline teacher that follows each problem's reference program.
-
-    Args:
-        delay_s (`float`, *optional*, defaults to `0.0`): Seconds to wait per turn batch, to
-            stand in for a slow model in tests of interruption and resume.
-    """
+class SolverTeacher(ScriptedTeacher):
+    """Offline teacher that follows each problem's reference program (see `ScriptedTeacher`)."""
 
     backend = "solver"
-    model = None
-    default_batch_size = 256
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
-
-    def system_prompt(self, config: GenerationConfig, tools: list[dict]) -> str | None:
-        return config.prompt
-
-    def sampling(self, config: GenerationConfig, seed: int) -> dict[str, Any]:
-        # Model-free: only the turn limit and the seed of the phrasing apply.
-        return {
-            "temperature": None,
-            "top_p": None,
-            "max_tokens": None,
-            "max_turns": config.max_turns,
-            "seed": seed,
-        }
-
-    async def complete(
-        self, conversations: Sequence[Conversation], config: GenerationConfig
-    ) -> list[TurnResult]:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        return [self.turn(conv) for conv in conversations]
 
     def turn(self, conv: Conversation) -> TurnResult:
         """The next assistant message of one conversation."""
