@@ -264,18 +264,18 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     stages.run("card", {"input": verified["ref"]}, card, lambda r: Path(r["path"]).is_file())
 
     # 4) student
+    from mentor_train.students import STUDENTS, TinyConfig, init_student, init_tiny
+
     base = run_dir / "base"
 
     def student() -> dict[str, Any]:
-        from mentor_train.students import STUDENTS, TinyConfig, init_student, init_tiny
-
         if config.student in STUDENTS:
             init_student(config.student, base)
-            return {"path": str(base)}
-        init_tiny(base, TinyConfig(**config.tiny))
+        else:
+            init_tiny(base, TinyConfig(**config.tiny))
         return {"path": str(base)}
 
-    if config.student == "tiny" or config.student in _known_students():
+    if config.student == "tiny" or config.student in STUDENTS:
         student_params: dict[str, Any] = {"tiny": config.tiny}
         if config.student != "tiny":
             student_params["student"] = config.student
@@ -371,12 +371,6 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
 
     # 8) report
     return _report(config, models, splits, summaries)
-
-
-def _known_students() -> tuple[str, ...]:
-    from mentor_train.students import STUDENTS
-
-    return tuple(STUDENTS)
 
 
 def _model_digest(path: Path) -> str:
