@@ -19,11 +19,15 @@ Metrics, overall and per problem family:
 | `calls_per_problem` | well-formed calls / problems |
 | `truncated_rate` | conversations cut by the token limit / problems |
 | `tool_similarity` | 1 - JSD(student tool frequencies, teacher tool frequencies), base 2 |
+| `tool_set_match_rate` | problems whose set of called tools is the reference program's set |
 
 Tool frequencies count every well-formed call by name (repeats included; hallucinated names
 included on the student side, which lowers its similarity). The teacher's come from a verified
 dataset (`teacher_tool_frequencies`). Similarity is 1 for identical distributions, 0 for disjoint
 ones; two empty distributions are identical (1.0), an empty one against a non-empty one is 0.0.
+The similarity compares whole distributions; `tool_set_match_rate` is the per-problem view, the
+agreement the MENTOR reward pays for (the tool set of `metadata.program`, the reference solution
+of a built-in problem; None where no problem has one).
 
 BFCL problems (`--problems bfcl:...`, rows whose `domain` is `bfcl`) run through the same loop
 and backends; each conversation is judged by BFCL's checker (`mentor_train.bfcl.eval_verdict`,
@@ -283,6 +287,8 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
         "num_turns": pl.Int64,
         "latency_s": pl.Float64,
         "messages": pl.String,
+        "reference_tools": pl.List(pl.String),
+        "tool_set_match": pl.Boolean,
     }
 
 
@@ -311,6 +317,7 @@ def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
         verdict = {True: "pass", False: "fail", None: "error"}[correct]
     metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     family = metadata.get("family")
+    reference = reference_tools(metadata)
     return {
         "problem_id": row.get("problem_id"),
         "family": None if family is None else str(family),
@@ -320,7 +327,23 @@ def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
         "verdict": verdict,
         "correct": verdict == "pass",
         **_call_columns(row, parsed, offered),
+        "reference_tools": reference,
+        "tool_set_match": None if reference is None else set(parsed.tool_names) == set(reference),
     }
+
+
+def reference_tools(metadata: Mapping[str, Any]) -> list[str] | None:
+    """The sorted tool set of a problem's reference program, or None when it has none.
+
+    Example:
+        >>> reference_tools({"program": [{"tool": "multiply"}, {"tool": "add"}, {"tool": "add"}]})
+        ['add', 'multiply']
+    """
+    program = metadata.get("program")
+    if not isinstance(program, list) or not program:
+        return None
+    names = {step.get("tool") for step in program if isinstance(step, Mapping)}
+    return sorted(n for n in names if isinstance(n, str)) or None
 
 
 def _call_columns(row: Mapping[str, Any], parsed: Any, offered: set[str]) -> dict[str, Any]:
@@ -417,6 +440,7 @@ def metrics(rows: Sequence[Mapping[str, Any]], teacher: Mapping[str, int] | None
     calls = sum(r["n_calls"] for r in rows)
     blocks = calls + sum(r["n_malformed"] for r in rows)
     freq = Counter(name for r in rows for name in r["tool_names"])
+    matched = [r["tool_set_match"] for r in rows if r.get("tool_set_match") is not None]
     out: dict[str, Any] = {
         "n": n,
         "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
@@ -428,6 +452,7 @@ def metrics(rows: Sequence[Mapping[str, Any]], teacher: Mapping[str, int] | None
         "judge_errors": sum(r["verdict"] == "error" for r in rows),
         "tool_frequencies": dict(freq),
         "tool_similarity": None if teacher is None else tool_similarity(freq, teacher),
+        "tool_set_match_rate": sum(matched) / len(matched) if matched else None,
     }
     return out
 

@@ -395,6 +395,7 @@ def _report(
             row[f"{split}_accuracy"] = s["accuracy"]
             row[f"{split}_similarity"] = s["tool_similarity"]
             row[f"{split}_tool_call_rate"] = s["tool_call_rate"]
+            row[f"{split}_set_match"] = s.get("tool_set_match_rate")
             row[f"{split}_invalid_tool_rate"] = s["invalid_tool_rate"]
         rows.append(row)
     table = format_table(rows, list(splits))
@@ -417,7 +418,8 @@ _SPLIT_NAMES = {"in_domain": "in-domain", "held_out": "out-of-domain"}
 
 
 def format_table(rows: list[dict[str, Any]], splits: list[str] | None = None) -> str:
-    """The results as a Markdown table (accuracy, similarity and tool-call rate per split)."""
+    """The results as a Markdown table: per split, accuracy, similarity, tool-call rate and the
+    per-problem tool-set match (a dash where the problems have no reference program: BFCL)."""
 
     def pct(x: Any) -> str:
         return "-" if x is None else f"{100 * x:.1f}%"
@@ -429,7 +431,7 @@ def format_table(rows: list[dict[str, Any]], splits: list[str] | None = None) ->
     head = ["model"]
     for split in splits:
         name = _SPLIT_NAMES.get(split, split)
-        head += [f"{name} acc", f"{name} sim", f"{name} tool calls"]
+        head += [f"{name} acc", f"{name} sim", f"{name} set match", f"{name} tool calls"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"]]
@@ -437,6 +439,7 @@ def format_table(rows: list[dict[str, Any]], splits: list[str] | None = None) ->
             cells += [
                 pct(r[f"{split}_accuracy"]),
                 num(r[f"{split}_similarity"]),
+                pct(r.get(f"{split}_set_match")),
                 pct(r[f"{split}_tool_call_rate"]),
             ]
         lines.append("| " + " | ".join(cells) + " |")

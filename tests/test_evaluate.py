@@ -37,7 +37,9 @@ def add_problems(n: int = 2) -> list[Problem]:
             question="What is 1 + 2?",
             answer="3",
             tools=tuple(ADD_TOOLS),
-            metadata={"family": families[i % 2]},
+            # only the "add" problems carry a reference program (as built-in problems do)
+            metadata={"family": families[i % 2]}
+            | ({"program": [{"tool": "add", "arguments": {}}]} if i % 2 == 0 else {}),
         )
         for i in range(n)
     ]
@@ -116,6 +118,33 @@ def test_score_row_and_metrics():
         tool_similarity({"add": 1, "bogus": 1}, {"add": 1})
     )
     assert metrics(rows, None)["tool_similarity"] is None
+    assert [r["tool_set_match"] for r in rows] == [None, None, None]  # no reference program
+    assert m["tool_set_match_rate"] is None
+
+
+def test_tool_set_match_compares_sets_with_the_reference_program():
+    def call(name):
+        return {"type": "function", "function": {"name": name, "arguments": {"a": 1, "b": 2}}}
+
+    program = [{"tool": "add"}, {"tool": "multiply"}, {"tool": "add"}]
+    both = _row(
+        [
+            {"role": "assistant", "content": "", "tool_calls": [call("multiply"), call("add")]},
+            {"role": "tool", "content": "3"},
+            {"role": "assistant", "content": "", "tool_calls": [call("multiply")]},
+            {"role": "tool", "content": "3"},
+            {"role": "assistant", "content": "\\boxed{3}"},
+        ]
+    )
+    one = _row([{"role": "assistant", "content": "", "tool_calls": [call("add")]}])
+    none = _row([{"role": "assistant", "content": "\\boxed{3}"}])
+    for row in (both, one, none):
+        row["metadata"]["program"] = program
+    rows = [score_row(r, ["add", "multiply"]) for r in (both, one, none)]
+    assert [r["reference_tools"] for r in rows] == [["add", "multiply"]] * 3
+    # the same set counts, repeats and order do not; a missing tool or no call at all is a miss
+    assert [r["tool_set_match"] for r in rows] == [True, False, False]
+    assert metrics(rows, None)["tool_set_match_rate"] == pytest.approx(1 / 3)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -135,6 +164,8 @@ def test_evaluate_runs_the_student_with_tools(eval_result):
     assert s["calls_per_problem"] == pytest.approx(1.0)
     assert eval_result.per_family["add"]["tool_similarity"] == pytest.approx(1.0)
     assert eval_result.per_family["sum"]["tool_similarity"] is None  # no teacher data for it
+    assert s["tool_set_match_rate"] == 1.0  # add(1, 2) is the "add" problem's program
+    assert eval_result.per_family["sum"]["tool_set_match_rate"] is None  # it has no program
     assert eval_result.config["backend"] == "hf"
     messages = json.loads(eval_result.rows[0]["messages"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
@@ -147,6 +178,7 @@ def test_results_are_written_and_plotted(eval_result, tmp_path):
     table = pl.read_parquet(tmp_path / "a" / RESULTS_FILE)
     assert table.height == 2 and table["correct"].to_list() == [True, True]
     assert table["tool_names"].to_list() == [["add"], ["add"]]
+    assert table["tool_set_match"].to_list() == [True, None]
     summary = read_summary(tmp_path / "a")
     assert summary["overall"]["accuracy"] == 1.0 and summary["label"] == "tool-tiny"
     assert (tmp_path / "a" / SUMMARY_FILE).is_file()

@@ -21,6 +21,7 @@ def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
         for split in ("in_domain", "held_out"):
             assert 0.0 <= row[f"{split}_accuracy"] <= 1.0
             assert row[f"{split}_similarity"] is None or 0.0 <= row[f"{split}_similarity"] <= 1.0
+            assert 0.0 <= row[f"{split}_set_match"] <= 1.0  # built-in problems have programs
     run = tmp_path / "run"
     assert (run / "results.md").read_text().startswith("| model |")
     assert (run / "accuracy_vs_similarity.png").stat().st_size > 1000
@@ -48,13 +49,15 @@ def test_format_table_marks_missing_values():
                 "in_domain_accuracy": 0.5,
                 "in_domain_similarity": None,
                 "in_domain_tool_call_rate": 1.0,
+                "in_domain_set_match": 0.5,
                 "held_out_accuracy": 0.25,
                 "held_out_similarity": 0.8,
                 "held_out_tool_call_rate": 0.0,
+                "held_out_set_match": None,
             }
         ]
     )
-    assert "| m | 50.0% | - | 100.0% | 25.0% | 0.80 | 0.0% |" in table
+    assert "| m | 50.0% | - | 50.0% | 100.0% | 25.0% | 0.80 | - | 0.0% |" in table
 
 
 def test_experiment_recipes_load_as_pipeline_configs():
