@@ -43,6 +43,14 @@ counts a completion as clipped when its last id is not an EOS or pad id
 (`completions/clipped_ratio`), and the rewards apply the same test with the ids bound by
 `get_reward(name, eos_token_ids=...)` (`mentor_train.grpo` binds the trainer's). An explicit
 `truncated` column (offline scoring, `mentor-train reward`) takes precedence.
+
+A third cut ends on an end-of-turn token, so neither test sees it: when the trainer runs the
+tools (`executable=`, what `mentor_train.grpo` builds), TRL's tool loop drops a tool result that
+would overflow `max_completion_length` and stops after `max_tool_calling_iterations` rounds,
+leaving a completion whose last turn is a well-formed call nobody answered. The budget stopped
+it, not the student, so it is truncated (0.0) like a clipped one
+(`ends_on_unanswered_call`); scored as "no answer" (0.1) it would pay the same as finishing with a
+wrong answer, and a tight budget would teach nothing about finishing.
 """
 
 from __future__ import annotations
@@ -494,6 +502,31 @@ def truncation_flags(
     return [False] * n
 
 
+def ends_on_unanswered_call(completion: Any) -> bool:
+    """Whether a completion stops on a well-formed tool call that got no tool response.
+
+    Example:
+        >>> call = {"type": "function", "function": {"name": "add", "arguments": {"a": 1}}}
+        >>> ends_on_unanswered_call([{"role": "assistant", "content": "", "tool_calls": [call]}])
+        True
+        >>> ends_on_unanswered_call('<tool_call>{"name": "add"}</tool_call><tool_response>1'
+        ...                         '</tool_response>\\boxed{1}')
+        False
+    """
+    if isinstance(completion, str):
+        last: Any = completion.rsplit("</tool_response>", 1)[-1]
+    elif (
+        isinstance(completion, Sequence)
+        and completion
+        and isinstance(completion[-1], dict)
+        and completion[-1].get("role") == "assistant"
+    ):
+        last = [completion[-1]]
+    else:
+        return False
+    return bool(parse_completion(last).tool_names)
+
+
 class MentorReward:
     """A reward variant as a GRPOTrainer reward function (picklable; `__name__` = metric key).
 
@@ -516,7 +549,8 @@ class MentorReward:
         executable: the tools the trainer actually offers and runs (None: no restriction). A
             row's `tool_names` is intersected with it, so a tool the teacher was offered but a
             recipe's `tools:` subset left out counts as hallucinated (TRL answers "Tool X not
-            found" to it).
+            found" to it). Set, it also marks a completion that ends on an unanswered call as
+            truncated (the trainer's budget stopped it: the module docstring).
     """
 
     def __init__(
@@ -579,6 +613,8 @@ class MentorReward:
             names = self.offered if offered is None else _offered_from_registry(offered)
             if self.executable is not None:
                 names = [n for n in names if n in self.executable]
+            if self.executable is not None and not cut:
+                cut = ends_on_unanswered_call(completion)
             parsed = parse_completion(completion, truncated=cut)
             check = bfcl_correctness(meta, completion) if bfcl.is_bfcl(dom) else None
             out.append(

@@ -501,3 +501,32 @@ def test_tools_the_trainer_does_not_run_are_hallucinated():
         tool_names=[["add", "multiply"]],
     )
     assert out == [pytest.approx(1.0)]
+
+
+def test_a_call_the_trainer_never_answered_is_truncated():
+    # TRL's tool loop drops a tool result that would overflow max_completion_length (and stops
+    # after max_tool_calling_iterations): the completion ends on the call, with an EOS id.
+    answered = messages(["add"], None)[:2]  # assistant(call) -> tool: the call was answered
+    cut = answered + [messages(["multiply"], None)[0]]  # ... -> assistant(call), no response
+    garbled = answered + [{"role": "assistant", "content": "<tool_call>{not json</tool_call>"}]
+    completions = [cut, messages_to_text(cut), garbled, answered]
+    columns = {"answer": ["12"] * 4, "teacher_tools": [TEACHER] * 4, "tool_names": [OFFERED] * 4}
+    metric: dict[str, float] = {}
+    runs_tools = get_reward("sparse", tools=OFFERED, executable=OFFERED, eos_token_ids=[2])
+    out = runs_tools(
+        completions=completions,
+        completion_ids=[[5, 2]] * 4,  # every one ends on an EOS id: the id test sees no cut
+        log_metric=lambda n, v: metric.__setitem__(n, v),
+        **columns,
+    )
+    # A malformed last block is no call (TRL ran nothing) and an answered call with no final
+    # turn after it is the student's own stop: both are finished completions with no answer.
+    assert out == [0.0, 0.0, pytest.approx(0.1), pytest.approx(0.1)]
+    assert metric["sparse_reward/truncated_rate"] == pytest.approx(0.5)
+    assert metric["sparse_reward/no_answer_rate"] == pytest.approx(0.5)
+    # Without a trainer that runs the tools (function calling, offline scoring) a completion
+    # that ends on its calls is finished: BFCL answers are exactly that.
+    assert (
+        get_reward("sparse", tools=OFFERED)(completions=completions, **columns)
+        == [pytest.approx(0.1)] * 4
+    )
