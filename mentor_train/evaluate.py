@@ -25,9 +25,11 @@ Tool frequencies count every well-formed call by name (repeats included; halluci
 included on the student side, which lowers its similarity). The teacher's come from a verified
 dataset (`teacher_tool_frequencies`). Similarity is 1 for identical distributions, 0 for disjoint
 ones; two empty distributions are identical (1.0), an empty one against a non-empty one is 0.0.
-The similarity compares whole distributions; `tool_set_match_rate` is the per-problem view, the
-agreement the MENTOR reward pays for (the tool set of `metadata.program`, the reference solution
-of a built-in problem; None where no problem has one).
+The similarity compares whole distributions; `tool_set_match_rate` is the per-problem view,
+the agreement the MENTOR reward's exact match pays for, stricter in one way: every called name
+counts, so a hallucinated one is a mismatch here (the reward only drops its 0.1 for it). The
+reference set is the tool set of `metadata.program`, the reference solution of a built-in
+problem; None where no problem has one.
 
 BFCL problems (`--problems bfcl:...`, rows whose `domain` is `bfcl`) run through the same loop
 and backends; each conversation is judged by BFCL's checker (`mentor_train.bfcl.eval_verdict`,
