@@ -109,7 +109,7 @@ def _require_verified(dataset: Dataset, what: str) -> None:
 def _kept(dataset: Dataset, include_failed: bool) -> Dataset:
     if include_failed:
         return dataset
-    flags = dataset.data.table.column("verified").to_pylist()
+    flags = dataset["verified"]  # not `.data.table`: that ignores an index map (a `select`)
     return dataset.select([i for i, ok in enumerate(flags) if ok])
 
 
@@ -155,7 +155,8 @@ def to_grpo(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
     """
     _require_verified(dataset, "this dataset")
     kept = _kept(dataset, include_failed)
-    bfcl = BFCL_DOMAIN in set(kept.data.table.column("domain").to_pylist())
+    # The exported rows only: after a filter, `kept.data.table` still holds the rejected ones.
+    bfcl = BFCL_DOMAIN in set(kept["domain"])
     rows = []
     for row in kept.select_columns(list(_GRPO_INPUT)):
         metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}

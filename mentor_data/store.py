@@ -290,7 +290,8 @@ class Store:
         """
         if isinstance(rows, Dataset):
             features = features or rows.features
-            table = rows.data.table
+            # A `select`/`shuffle`/`filter` result is an index map over the whole table.
+            table = (rows.flatten_indices() if rows._indices is not None else rows).data.table
         elif isinstance(rows, pa.Table):
             table = rows
         else:

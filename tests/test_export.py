@@ -184,3 +184,22 @@ def test_bfcl_rows_export_their_judge_inputs_and_tools(tmp_path):
         **{k: [row[k]] for k in ds.column_names if k != "prompt"},
     )
     assert scores == [1.0]
+
+
+def test_rejected_bfcl_rows_do_not_change_the_grpo_view(verified, tmp_path):
+    """Only the exported rows decide the BFCL columns, not the failed rows filtered out."""
+    pytest.importorskip("bfcl_eval", reason="bfcl-eval is not installed (make setup installs it)")
+    from datasets import concatenate_datasets
+
+    from mentor_data.generate import GenerateConfig, generate
+
+    generate(
+        GenerateConfig(problems="bfcl:irrelevance?n=2", name="b", teacher="oracle"), store=verified
+    )
+    verify_dataset("b@v1", store=verified, name="b-verified")
+    arith, bfcl = verified.load("arith@v2"), verified.load("b-verified@v1")
+    rejected = bfcl.map(lambda row: {"verified": False})
+    # the kept rows are not contiguous, so `select` keeps the whole table under an index map
+    ds = to_grpo(concatenate_datasets([arith, rejected, arith]))
+    assert set(ds.column_names) == set(GRPO_FEATURES)  # no domain, metadata or tools columns
+    assert len(ds) == 2 * sum(arith["verified"]) > 0

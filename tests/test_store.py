@@ -34,6 +34,16 @@ def test_parse_ref():
             parse_ref(bad)
 
 
+def test_a_selected_dataset_writes_only_its_rows(tmp_path):
+    # `select` gives an index map over the whole Arrow table; the version holds what it shows.
+    store = Store(tmp_path)
+    store.write_version("all", rows(5))
+    picked = store.load("all").select([3, 1])
+    store.write_version("picked", picked)
+    assert store.load("picked")["problem_id"] == picked["problem_id"]
+    assert store.manifest("picked@v1")["rows"] == 2
+
+
 def test_write_and_load_round_trip(tmp_path):
     store = Store(tmp_path)
     info = store.write_version("arith", rows(5), command="mentor-data test", lineage={"x": 1})
