@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mentor_data.bfcl import BFCL_DOMAIN
-from mentor_data.bfcl.data import CATEGORIES, IRRELEVANCE_CATEGORIES, MULTI_TURN_CATEGORIES
+from mentor_data.bfcl.data import IRRELEVANCE_CATEGORIES, MULTI_TURN_CATEGORIES
 from mentor_data.formats import parse_completion
 
 DOMAIN = BFCL_DOMAIN
@@ -85,10 +85,12 @@ def usable_metadata(metadata: Any) -> dict[str, Any] | None:
         >>> usable_metadata(meta) is not None, usable_metadata({"category": "chess"})
         (True, None)
     """
+    from mentor_data.bfcl.checker import check_metadata
+
     meta = as_metadata(metadata)
-    if meta is None or meta.get("category") not in CATEGORIES:
-        return None
-    if "ground_truth" not in meta or "functions" not in meta:
+    try:
+        check_metadata(meta)
+    except ValueError:
         return None
     return meta
 

@@ -20,6 +20,9 @@ from __future__ import annotations
 BFCL_DOMAIN = "bfcl"
 """The `domain` of BFCL problems and trajectory rows."""
 
+BFCL_PREFIX = "bfcl:"
+"""The problem-spec prefix of BFCL problems (`bfcl:simple_python?n=50`)."""
+
 BFCL_VERSION = "2026.3.23"
 """The bfcl-eval release this package is written and tested against."""
 
@@ -57,4 +60,11 @@ BFCL_REASONS = (
 )
 """Reason codes of a failed BFCL verdict (verify's reason column; docs/bfcl.md)."""
 
-__all__ = ["BFCL_DOMAIN", "BFCL_INSTALL", "BFCL_REASONS", "BFCL_SYSTEM_PROMPT", "BFCL_VERSION"]
+__all__ = [
+    "BFCL_DOMAIN",
+    "BFCL_INSTALL",
+    "BFCL_PREFIX",
+    "BFCL_REASONS",
+    "BFCL_SYSTEM_PROMPT",
+    "BFCL_VERSION",
+]

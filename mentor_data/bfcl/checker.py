@@ -139,7 +139,7 @@ def _multi_turn_checkers() -> tuple[Any, Any]:
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def _check_metadata(metadata: Any) -> str:
+def check_metadata(metadata: Any) -> str:
     """The category of a BFCL row's metadata.
 
     Raises:
@@ -358,7 +358,7 @@ def judge_bfcl(
         >>> judge_bfcl(meta, [[]]).reason
         'missing_call'
     """
-    category = _check_metadata(metadata)
+    category = check_metadata(metadata)
     problem = _malformed(calls)
     if problem:
         return _wrong("malformed_call", problem)
@@ -421,6 +421,7 @@ def calls_by_user_turn(messages: Sequence[Mapping[str, Any]]) -> list[list[dict]
 
 
 __all__ = [
+    "check_metadata",
     "BFCL_REASONS",
     "ERROR_TYPE_REASONS",
     "MODEL_NAME",

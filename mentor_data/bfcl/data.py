@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from mentor_data.bfcl import BFCL_DOMAIN, BFCL_INSTALL
+from mentor_data.bfcl import BFCL_DOMAIN, BFCL_INSTALL, BFCL_PREFIX
 from mentor_data.problems import Problem
 
-BFCL_PREFIX = "bfcl:"
 VERSION_PREFIX = "BFCL_v4"
 
 AST_CATEGORIES = (

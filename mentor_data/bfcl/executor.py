@@ -161,8 +161,6 @@ class MultiTurnEnv:
     Args:
         metadata (`dict`): The row's metadata: `involved_classes`, `initial_config`, and
             `functions` (the offered docs; a call must name one of them).
-        long_context (`bool`, *optional*, defaults to `False`): bfcl's long-context scenario
-            loading (the `multi_turn_long_context` category; not supported here yet).
 
     Raises:
         ValueError: metadata without `involved_classes`, or a class bfcl does not know.
@@ -175,7 +173,7 @@ class MultiTurnEnv:
         ('{"result": 3}', "Error: unknown function 'subtract'; this row offers: add")
     """
 
-    def __init__(self, metadata: Mapping[str, Any], *, long_context: bool = False) -> None:
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
         classes = metadata.get("involved_classes") if isinstance(metadata, Mapping) else None
         if not isinstance(classes, list) or not classes:
             raise ValueError(
@@ -189,8 +187,9 @@ class MultiTurnEnv:
             instance = api_class(class_name)()
             if class_name not in stateless:
                 # A deep copy: scenarios keep references into the config they load.
+                # (long_context=True is bfcl's multi_turn_long_context, not supported here.)
                 instance._load_scenario(
-                    copy.deepcopy(config.get(class_name, {})), long_context=long_context
+                    copy.deepcopy(config.get(class_name, {})), long_context=False
                 )
             self.instances[class_name] = instance
         functions = metadata.get("functions")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from mentor_data.bfcl import BFCL_PREFIX
 from mentor_data.problems import Problem
 from mentor_data.problems.builtin import FAMILIES, SPLITS
 from mentor_data.tools import render_number
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
-BFCL_PREFIX = "bfcl:"  # mentor_data.bfcl.data.BFCL_PREFIX, without importing that package here
 DEFAULT_BUILTIN_N = 1000
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 _BUILTIN_KEYS = ("n", "offset", "seed")

@@ -189,8 +189,6 @@ class Conversation:
         started (`float`): `time.perf_counter()` at the start (for `latency_s`).
         finish_reason, error (`str` or `None`): Set when the conversation ends.
         registry (`ToolRegistry` or `None`): The tools that run (default: from `tools`).
-        prompt (`str` or `None`): The system prompt the conversation opened with, before any
-            of the row's own (`conversation_prompt`).
         env (`object` or `None`): A live environment whose `run(name, arguments)` returns a
             `ToolResult`: calls run there instead of the registry (BFCL multi-turn rows).
         pending_turns (`list[list[dict]]`): Later user turns: when the assistant answers
@@ -215,7 +213,6 @@ class Conversation:
     registry: ToolRegistry | None = None
     finish_reason: str | None = None
     error: str | None = None
-    prompt: str | None = None
     env: Any = None
     pending_turns: list[list[dict]] = field(default_factory=list)
     record_only: bool = False
@@ -557,7 +554,6 @@ def new_conversation(problem: Problem, sample_id: int, config: GenerationConfig)
         seed=sample_seed(config.seed, problem.id, sample_id),
         messages=[],
         tools=tools,
-        prompt=prompt,
     )
     if problem.domain == BFCL_DOMAIN:
         from mentor_data.bfcl.conversation import open_conversation
@@ -594,7 +590,10 @@ def conversation_row(conv: Conversation, teacher: Teacher, config: GenerationCon
         backend=teacher.backend,
         model=teacher.model,
         sampling=teacher.sampling(config, conv.seed),
-        system_prompt=teacher.system_prompt(with_prompt(config, conv.prompt), conv.tools) or "",
+        system_prompt=teacher.system_prompt(
+            with_prompt(config, conversation_prompt(p, config)), conv.tools
+        )
+        or "",
         finish_reason=reason,
         error=conv.error,
         usage={"prompt_tokens": conv.prompt_tokens, "completion_tokens": conv.completion_tokens},
