@@ -94,6 +94,7 @@ __all__ = [
     "check_gold",
     "is_correct",
     "normalize_answer",
+    "usable_gold",
 ]
 
 MAX_ANSWER_CHARS = 10_000
@@ -1115,3 +1116,18 @@ def check_gold(gold: str, *, timeout_s: float = 2.0) -> str | None:
         return problem
     except Exception as exc:  # never raise: report it as the reason
         return f"gold answer could not be checked: {type(exc).__name__}"
+
+
+def usable_gold(gold: Any) -> str | None:
+    """The ground truth as text when the judge can use it, else None (missing, blank, unparseable).
+
+    Example:
+        >>> usable_gold(391), usable_gold("  "), usable_gold(None)
+        ('391', None, None)
+    """
+    if isinstance(gold, bool) or gold is None:
+        return None
+    text = str(gold) if isinstance(gold, (int, float)) else gold
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return text if check_gold(text) is None else None

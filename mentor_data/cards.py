@@ -174,6 +174,20 @@ def _teacher_facts(df: Any) -> dict[str, Any]:
     }
 
 
+def card_domains(stats: dict[str, Any]) -> list[Any]:
+    """The domains of a dataset's rows (stats' `domains`), in row-count order; a domain that is
+    not loaded here reads as the generic base domain (its card needs no code of its own)."""
+    from mentor_data.domains import Domain, DomainError, get_domain
+
+    found = []
+    for name in stats.get("domains") or {None: 0}:
+        try:
+            found.append(get_domain(name))
+        except DomainError:
+            found.append(Domain(name=str(name)))
+    return found
+
+
 def _body(
     *,
     info: Any,
@@ -188,14 +202,8 @@ def _body(
     verify = lineage.pop("verify", None)
     rows = stats["rows"]
     out = [CARD_START, f"# {pretty_name}", ""]
-    bfcl = "bfcl" in stats.get("domains", {})
-    arithmetic = not stats.get("domains") or "arithmetic" in stats["domains"]
-    what = (
-        "a multi-turn chat with tool calls, their executed results and a final `\\boxed{}` answer"
-        if not bfcl
-        else "a chat with function calls (BFCL function calling: the calls are the answer; "
-        "multi-turn rows also hold the executed results)"
-    )
+    domains = card_domains(stats)
+    what = "; or ".join(dict.fromkeys(d.card_summary for d in domains))
     out.append(
         f"Tool-use trajectories for distilling a large teacher's tool use into a small model with "
         f"the MENTOR method: each row is one teacher attempt at one problem, {what}. This is "
@@ -280,13 +288,9 @@ def _body(
             )
             + f": {verify.get('kept')} rows."
         )
-        if bfcl:
-            out.append(
-                "\nBFCL rows are judged by their calls instead of an answer: bfcl-eval's AST "
-                "checker (single-turn categories), no call at all (irrelevance), or the state of "
-                "live API instances after each user turn compared with the ground truth's "
-                "(multi-turn); see docs/bfcl.md for the reason codes."
-            )
+        for note in dict.fromkeys(d.card_notes() for d in domains):
+            if note:
+                out.append("\n" + note)
         reasons = verify.get("reasons") or {}
         out += [
             "",
@@ -359,22 +363,12 @@ def _body(
         "- Verification checks the final answer and the recorded tool results, not the "
         "reasoning text between calls.",
     ]
-    if arithmetic:
-        out.append(
-            "- Synthetic arithmetic word problems are templated: phrasing and numbers vary, "
-            "problem structure less so. Models trained on them may not transfer to other domains."
-        )
+    for domain in domains:
+        out += [f"- {text}" for text in domain.card_limitations()]
     out.append(
-        "- Tools without a local implementation were not re-executed (see the verify "
-        "`unexecuted_calls` count in the manifest)."
+        "- Calls of tools declared non-deterministic were re-run but not compared (see the "
+        "verify `uncompared_calls` count in the manifest)."
     )
-    if bfcl:
-        out.append(
-            "- BFCL rows come from the Berkeley Function Calling Leaderboard (bfcl-eval, "
-            "Apache-2.0): its questions, functions and ground truth. Trajectories of the "
-            "`oracle` teacher replay that ground truth; models evaluated on BFCL should not be "
-            "trained on the same ids (use the `split` in `metadata`)."
-        )
     out += [
         CARD_END,
     ]
@@ -420,9 +414,12 @@ def build_card(
     df = pl.from_arrow(table)
     stats = compute_stats(df)
     pretty_name = pretty_name or info.name
-    if tags is None and set(stats.get("domains") or {}) == {"bfcl"}:
-        # BFCL's questions and functions are human-written, not synthetic; so is its ground truth.
-        tags = [t for t in DEFAULT_TAGS if t != "synthetic"] + ["bfcl"]
+    if tags is None:
+        domains = card_domains(stats)
+        # Human-written data (BFCL's questions, functions and ground truth) is not synthetic.
+        synthetic = any(d.card_synthetic for d in domains)
+        tags = [t for t in DEFAULT_TAGS if synthetic or t != "synthetic"]
+        tags += [t for d in domains for t in d.card_tags if t not in tags]
     data = card_metadata(
         Features.from_arrow_schema(table.schema),
         rows=table.num_rows,

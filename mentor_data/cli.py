@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -25,6 +26,45 @@ DataDir = Annotated[
         help="Store folder holding NAME/vNNNN datasets (default: ./data, or $MENTOR_DATA_DIR).",
     ),
 ]
+
+
+DomainSpec = Annotated[
+    str | None,
+    typer.Option(
+        "--domain",
+        help="Your domain: pkg.module:attr or path/file.py:attr (a mentor Domain), or the name "
+        "of a built-in or installed one (arithmetic, bfcl). See docs/domains.md.",
+    ),
+]
+ToolSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tools",
+        help="Your Python tools: pkg.module or path/tools.py, optionally :name1,name2 to pick "
+        "functions (typed, with Google-style docstrings). Repeatable.",
+    ),
+]
+McpSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp",
+        help="An MCP server whose tools to offer: 'COMMAND ARGS' (stdio) or an http(s):// URL "
+        "(streamable HTTP). Repeatable.",
+    ),
+]
+
+
+@contextlib.contextmanager
+def _session(domain: str | None, tools: list[str] | None, mcp: list[str] | None):
+    """`tool_session` for a command; a bad spec ends it with exit code 2 and the fix."""
+    from mentor_data.domains import DomainError
+    from mentor_data.domains.session import tool_session
+
+    try:
+        with tool_session(domain=domain, tools=tools or (), mcp=mcp or ()) as active:
+            yield active
+    except DomainError as exc:
+        _fail(str(exc), 2)
 
 
 def _store(data_dir: Path | None):
@@ -114,10 +154,9 @@ def import_cmd(
         Path, typer.Argument(help="JSONL file: one {id, question, answer, messages} per line.")
     ],
     name: Annotated[str, typer.Option("--name", help="Dataset name to write a new version of.")],
-    domain: Annotated[str, typer.Option(help="Value of the domain column.")] = "arithmetic",
-    tools: Annotated[
-        str, typer.Option(help="Tool registry offered on rows without a 'tools' field.")
-    ] = "arithmetic",
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
     model: Annotated[
         str | None, typer.Option(help="Teacher model recorded on rows without a 'model' field.")
     ] = None,
@@ -130,24 +169,27 @@ def import_cmd(
     ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Import chat-format trajectories (tool_calls or <tool_call> text) as a new version."""
+    """Import chat-format trajectories (tool_calls or <tool_call> text) as a new version.
+
+    Rows get the domain of --domain (or `tools` with --tools/--mcp, else arithmetic); rows
+    without a 'tools' field are offered that domain's tools."""
     from mentor_data.ingest import import_jsonl
     from mentor_data.store import StoreError
-    from mentor_data.tools import get_registry
 
-    try:
-        result = import_jsonl(
-            path,
-            name,
-            store=_store(data_dir),
-            domain=domain,
-            tools=get_registry(tools).schemas(),
-            model=model,
-            skip_invalid=skip_invalid,
-            command=_command_line(ctx),
-        )
-    except (StoreError, ValueError) as exc:
-        _fail(str(exc))
+    with _session(domain, tools, mcp) as active:
+        try:
+            result = import_jsonl(
+                path,
+                name,
+                store=_store(data_dir),
+                domain=active.name,
+                tools=active.default_tools(),
+                model=model,
+                skip_invalid=skip_invalid,
+                command=_command_line(ctx),
+            )
+        except (StoreError, ValueError) as exc:
+            _fail(str(exc))
     for err in result.skipped:
         typer.secho(f"skipped {err}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"imported {result.rows} rows into {result.version.ref} ({result.version.path})")
@@ -185,12 +227,19 @@ def verify_cmd(
         str | None,
         typer.Option(help="Dataset to write (default: the input's name, as a new version)."),
     ] = None,
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Check every trajectory (structure, re-executed calls, answer); write a verified version."""
+    """Check every trajectory (structure, re-executed calls, answer); write a verified version.
+
+    Rows of your own domain or tools need the same --domain/--tools/--mcp as generate: every
+    recorded call is re-executed, and a call no loaded tool implements fails as tool_not_loaded."""
     from rich.console import Console
     from rich.table import Table
 
+    from mentor_data.domains import DomainError
     from mentor_data.store import StoreError
     from mentor_data.verify import VerifyConfig, verify_dataset
 
@@ -199,6 +248,9 @@ def verify_cmd(
         "per_problem": per_problem,
         "workers": workers,
         "judge_timeout_s": judge_timeout,
+        "domain": domain,
+        "tools": tools,
+        "mcp": mcp,
     }
     try:
         config = VerifyConfig(dedupe=dedupe, **{k: v for k, v in given.items() if v is not None})
@@ -210,6 +262,8 @@ def verify_cmd(
             command=_command_line(ctx),
             progress=True,
         )
+    except DomainError as exc:
+        _fail(str(exc), 2)
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"{s.input_ref}: {s.passed}/{s.rows} verified")
@@ -224,6 +278,13 @@ def verify_cmd(
         f"{s.dropped_duplicates} duplicates, {s.dropped_per_problem} over --per-problem; "
         f"{s.seconds:.1f} s, {rate:,.0f} rows/s per worker, {s.workers} workers)"
     )
+    if s.reasons.get("tool_not_loaded"):
+        typer.secho(
+            f"warning: {s.reasons['tool_not_loaded']} rows call tools that are not loaded; pass "
+            "the --tools/--mcp/--domain that generated them",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 @app.command("export")
@@ -429,19 +490,25 @@ def tools_list_cmd(
         bool, typer.Option("--json", help="Print the OpenAI function schemas as JSON.")
     ] = False,
     registry: RegistryName = "arithmetic",
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
 ) -> None:
-    """List the tools: name, description and parameters (`?` marks an optional one)."""
+    """List the tools: name, description and parameters (`?` marks an optional one).
+
+    With --domain, --tools or --mcp: the tools they bring (else the --registry's)."""
     from rich.console import Console
     from rich.table import Table
 
-    tools = _tool_registry(registry)
-    if as_json:
-        typer.echo(json.dumps(tools.schemas(), indent=2, ensure_ascii=False))
-        return
-    table = Table("name", "description", "parameters")
-    for tool in tools:
-        table.add_row(tool.name, tool.description, tool.signature.partition("(")[2][:-1])
-    Console().print(table)
+    with _session(domain, tools, mcp) as active:
+        listed = _session_tools(active, registry, domain, tools, mcp)
+        if as_json:
+            typer.echo(json.dumps(listed.schemas(), indent=2, ensure_ascii=False))
+            return
+        table = Table("name", "description", "parameters")
+        for tool in listed:
+            table.add_row(tool.name, tool.description, tool.signature.partition("(")[2][:-1])
+        Console().print(table)
 
 
 @tools_app.command("call")
@@ -464,21 +531,48 @@ def tools_call_cmd(
         ),
     ] = None,
     registry: RegistryName = "arithmetic",
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
 ) -> None:
     """Call a tool; print {"ok", "output"} or {"ok", "error", "code"} as one JSON line.
 
+    With --domain, --tools or --mcp: their tools, in one fresh environment of the domain (a
+    stateful domain's calls of one --batch share its state).
     Exit code: 0 on a result, 1 on a tool error, 2 on bad usage (e.g. JSON_ARGS not a JSON object).
     """
-    from mentor_data.tools import execute, execute_batch
+    with _session(domain, tools, mcp) as active:
+        listed = _session_tools(active, registry, domain, tools, mcp)
+        from mentor_data.domains import ToolEnv
 
-    tools = _tool_registry(registry)
+        env = active.environment({"tools": listed.schemas(), "metadata": {}})
+        _call_tools(name, arguments, batch, ToolEnv(listed) if env is None else env)
+
+
+def _session_tools(active, registry: str, domain, tools, mcp):
+    """The tools a `tools` command shows: the session's (domain and user tools), else the
+    --registry's."""
+    from mentor_data.domains import extra_tools
+    from mentor_data.tools import PYTHON, ToolRegistry
+
+    if not (domain or tools or mcp):
+        return _tool_registry(registry)
+    own = active.tools()
+    user = [t for t in extra_tools() if t.name not in own and t.name not in PYTHON]
+    return ToolRegistry([*own, *user])
+
+
+def _call_tools(name, arguments, batch, env) -> None:
+    """Run one call (or a --batch file) in `env` and print the results."""
+    from mentor_data.tools import execute_batch
+
     if batch is not None:
         if name is not None:
             raise typer.BadParameter("give either NAME JSON_ARGS or --batch FILE, not both")
         if str(batch) != "-" and not batch.is_file():
             raise typer.BadParameter(f"no such file: {batch}", param_hint="--batch")
         calls = errors = 0
-        for result in execute_batch(_text_lines(batch), tools):
+        for result in execute_batch(_text_lines(batch), run=env.run):
             typer.echo(json.dumps(result, ensure_ascii=False))
             calls, errors = calls + 1, errors + (not result["ok"])
         typer.echo(f"{calls} calls, {errors} errors", err=True)
@@ -492,7 +586,7 @@ def tools_call_cmd(
     if not isinstance(parsed, dict):
         example = '{"a": 3, "b": 12}'
         raise typer.BadParameter(f"must be a JSON object, e.g. '{example}'", param_hint="JSON_ARGS")
-    result = execute(name, parsed, tools)
+    result = env.run(name, parsed)
     typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
     raise typer.Exit(0 if result.ok else 1)
 
@@ -601,6 +695,9 @@ def generate_cmd(
     shard_rows: Annotated[
         int | None, typer.Option(help="Rows per shard written as the run goes (default: 1000).")
     ] = None,
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
     data_dir: DataDir = None,
 ) -> None:
     """Generate tool-use trajectories with a teacher into a new version (resumable: re-run the
@@ -608,6 +705,7 @@ def generate_cmd(
     from rich.console import Console
     from rich.table import Table
 
+    from mentor_data.domains import DomainError
     from mentor_data.generate import GenerateConfig, generate
     from mentor_data.store import StoreError
     from mentor_data.teachers import GenerationConfig
@@ -651,9 +749,14 @@ def generate_cmd(
                 question_field=question_field,
                 answer_field=answer_field,
                 shard_rows=shard_rows,
+                domain=domain,
+                tools=tools,
+                mcp=mcp,
             ),
         )
         r = generate(config, store=_store(data_dir), command=_command_line(ctx))
+    except DomainError as exc:
+        _fail(str(exc), 2)
     except (OSError, StoreError, ValueError, ImportError) as exc:
         _fail(str(exc))
     table = Table("finish reason", "rows", "%", title=f"{r.version.ref}: {r.rows} rows")

@@ -13,12 +13,17 @@ GRPO rows (`GRPO_FEATURES`), one per kept trajectory:
 | `tool_names` | names of the tools offered on the row (the hallucination check reads it) |
 | `teacher_tools`, `teacher_tool_counts`, `teacher_tool_sequence` | alignment targets (verify) |
 | `teacher_n_calls`, `teacher_answer` | alignment targets (verify) |
-| `family` | `metadata.family`, for per-family logging (null when absent; BFCL: the category) |
-| `domain`, `metadata`, `tools` | BFCL rows only (`BFCL_GRPO_FEATURES`): judge inputs, own tools |
+| `family` | the row's family as its domain reads it (`metadata.family`; BFCL: the category) |
+| `domain` | the row's domain: its judge scores the completions, its environment runs the tools |
+| `metadata` | the row's metadata as a JSON string (judge inputs, e.g. BFCL's ground truth) |
+| `tools` | the offered tool schemas as a JSON string (a row's own prompt and tools) |
+
+Every GRPO file is self-contained: a trainer needs nothing but the file and the domain.
 
 SFT rows (`SFT_FEATURES`): `messages` (the whole conversation, `List(Json())`: tool-call
-arguments of different tools must not merge into one struct) and `tools`, the offered tool
-schemas as a JSON string. TRL 1.16's SFTTrainer decodes a string `tools` itself and passes a list
+arguments of different tools must not merge into one struct), `tools`, the offered tool
+schemas as a JSON string, and `domain` and `metadata` (a JSON string); the SFT trainer reads
+`messages` and `tools` only. TRL 1.16's SFTTrainer decodes a string `tools` itself and passes a list
 to the chat template as is; both render identically (tested with a 1-step SFTTrainer run), and
 a string survives every Arrow, pandas and older-`datasets` round trip unchanged.
 
@@ -36,7 +41,7 @@ from typing import Any
 
 from datasets import Dataset, Features, Json, List, Value
 
-from mentor_data.bfcl import BFCL_DOMAIN
+from mentor_data.domains import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +61,17 @@ GRPO_FEATURES = Features(
         "teacher_n_calls": Value("int64"),
         "teacher_answer": _str,
         "family": _str,
+        "domain": _str,
+        "metadata": _str,
+        "tools": _str,
     }
 )
-"""Columns of a GRPO export, in order."""
+"""Columns of a GRPO export, in order. `metadata` and `tools` are JSON strings (Arrow would merge
+the structs of different rows' metadata and tool schemas)."""
 
-BFCL_GRPO_FEATURES = Features(
-    {**GRPO_FEATURES, "domain": _str, "metadata": _str, "tools": _str},
-)
-"""Columns of a GRPO export with BFCL rows: each row's rewards judge its calls on `metadata` (a
-JSON string: category, ground truth, function docs) and its prompt is rendered with its own
-`tools` (a JSON string of schemas); `domain` tells the rewards which judge applies."""
-
-SFT_FEATURES = Features({"messages": List(Json()), "tools": _str})
-"""Columns of an SFT export: the conversation and the offered tool schemas as a JSON string."""
+SFT_FEATURES = Features({"messages": List(Json()), "tools": _str, "domain": _str, "metadata": _str})
+"""Columns of an SFT export: the conversation, the offered tool schemas as a JSON string, and
+the row's domain and metadata (a JSON string), so a file is self-contained."""
 
 _GRPO_INPUT = (
     "messages",
@@ -155,12 +158,10 @@ def to_grpo(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
     """
     _require_verified(dataset, "this dataset")
     kept = _kept(dataset, include_failed)
-    # The exported rows only: after a filter, `kept.data.table` still holds the rejected ones.
-    bfcl = BFCL_DOMAIN in set(kept["domain"])
     rows = []
     for row in kept.select_columns(list(_GRPO_INPUT)):
         metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
-        family = metadata.get("family")
+        family = family_of(row["domain"], metadata)
         out = {
             "prompt": prompt_messages(row["messages"] or []),
             "answer": row["answer"],
@@ -171,16 +172,13 @@ def to_grpo(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
             "teacher_tool_sequence": row["teacher_tool_sequence"],
             "teacher_n_calls": row["teacher_n_calls"],
             "teacher_answer": row["teacher_answer"],
-            "family": None if family is None else str(family),
+            "family": family,
+            "domain": row["domain"],
+            "metadata": json.dumps(metadata, ensure_ascii=False, default=str),
+            "tools": json.dumps(row["tools"] or [], ensure_ascii=False),
         }
-        if bfcl:  # per-row judge and tools travel with the row (BFCL_GRPO_FEATURES)
-            if family is None and metadata.get("category") is not None:
-                out["family"] = str(metadata["category"])
-            out["domain"] = row["domain"]
-            out["metadata"] = json.dumps(metadata, ensure_ascii=False, default=str)
-            out["tools"] = json.dumps(row["tools"] or [], ensure_ascii=False)
         rows.append(out)
-    return _from_rows(rows, BFCL_GRPO_FEATURES if bfcl else GRPO_FEATURES)
+    return _from_rows(rows, GRPO_FEATURES)
 
 
 def to_sft(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
@@ -199,8 +197,15 @@ def to_sft(dataset: Dataset, *, include_failed: bool = False) -> Dataset:
     """
     _require_verified(dataset, "this dataset")
     rows = [
-        {"messages": row["messages"], "tools": json.dumps(row["tools"] or [], ensure_ascii=False)}
-        for row in _kept(dataset, include_failed).select_columns(["messages", "tools"])
+        {
+            "messages": row["messages"],
+            "tools": json.dumps(row["tools"] or [], ensure_ascii=False),
+            "domain": row["domain"],
+            "metadata": json.dumps(row["metadata"], ensure_ascii=False, default=str),
+        }
+        for row in _kept(dataset, include_failed).select_columns(
+            ["messages", "tools", "domain", "metadata"]
+        )
     ]
     return _from_rows(rows, SFT_FEATURES)
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from mentor_data.domains import get_domain
+from mentor_data.domains.session import describe_specs, tool_session
 from mentor_data.problems import Problem, load_problems
 from mentor_data.schema import prompt_hash
 from mentor_data.store import Store, StoreError, VersionInfo, VersionWriter, check_name
@@ -34,7 +36,7 @@ from mentor_data.teachers import (
     make_teacher,
     run_conversations,
 )
-from mentor_data.teachers.base import conversation_prompt, with_prompt
+from mentor_data.teachers.rollout import conversation_prompt, with_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,17 @@ class GenerateConfig:
         id_field (`str`, *optional*, defaults to `"id"`), question_field (`str`, *optional*,
             defaults to `"question"`), answer_field (`str`, *optional*, defaults to `"answer"`):
             Field names of the problems in files.
+
+    > Domain and tools (see `mentor_data.domains.session`)
+
+    Args:
+        domain (`str` or `None`, *optional*, defaults to `None`):
+            A user domain, `pkg.module:attr` or `file.py:attr`, or a domain name; problems that
+            name no domain belong to it.
+        tools (`list[str]`, *optional*, defaults to `[]`):
+            Python tool sources (`pkg.module`, `path/tools.py`, optionally `:name1,name2`).
+        mcp (`list[str]`, *optional*, defaults to `[]`):
+            MCP servers: `COMMAND ARGS` (stdio) or an `http(s)://` URL.
 
     > Teacher
 
@@ -100,6 +113,9 @@ class GenerateConfig:
     flush_interval_s: float = 30.0
     progress: bool = True
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    domain: str | None = None
+    tools: list[str] = field(default_factory=list)
+    mcp: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.shard_rows < 1:
@@ -139,12 +155,12 @@ class GenerateResult:
 def problems_digest(problems: list[Problem]) -> str:
     """A hash of the problems' ids, questions, answers and offered tools (order included)."""
     h = hashlib.sha256()
-    tool_digests: dict[int, str] = {}
+    tool_digests: dict[tuple, str] = {}
     for p in problems:
-        key = id(p.tools)
+        key = (p.domain, id(p.tools))
         if key not in tool_digests:  # built-ins share one tools tuple: hash it once
             tool_digests[key] = hashlib.sha256(
-                json.dumps(list(p.tools), sort_keys=True).encode()
+                json.dumps(p.offered_tools(), sort_keys=True).encode()
             ).hexdigest()
         h.update(json.dumps([p.id, p.question, p.answer, tool_digests[key]]).encode())
     return h.hexdigest()
@@ -283,8 +299,14 @@ def generate(
         ValueError: bad problems (the message names the line and field) or options.
         StoreError: a bad dataset name, or the draft is locked by another run.
     """
+    with tool_session(domain=config.domain, tools=config.tools, mcp=config.mcp):
+        return _generate(config, store or Store(), teacher, command)
+
+
+def _generate(
+    config: GenerateConfig, store: Store, teacher: Teacher | None, command: str | None
+) -> GenerateResult:
     started = time.perf_counter()
-    store = store or Store()
     check_name(config.name)
     gen = config.generation
     problems = load_problems(
@@ -381,9 +403,7 @@ def _lineage(
         }
     )
     families = collections.Counter(
-        p.metadata.get("family")
-        for p in problems
-        if isinstance(p.metadata, dict) and p.metadata.get("family")
+        family for p in problems if (family := get_domain(p.domain).family(p.metadata))
     )
     splits = collections.Counter(
         p.metadata.get("split")
@@ -414,4 +434,5 @@ def _lineage(
         },
         "resume_key": key,
         "finish_reasons": dict(reasons),
+        **describe_specs(config.domain, config.tools, config.mcp),
     }

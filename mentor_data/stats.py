@@ -82,14 +82,15 @@ def compute_stats(df) -> dict[str, Any]:
         .list.eval(pl.element().struct.field("error").is_not_null().sum())
         .list.first()
     )
+    from mentor_data.domains import family_of
+
+    # Each row's family as its domain reads it (BFCL: the category; docs/domains.md).
+    metadata = df.select(_json_text("metadata")).to_series().to_list()
+    families = [
+        family_of(d, m) or "(none)" for d, m in zip(df["domain"].to_list(), metadata, strict=True)
+    ]
     frame = df.select(
-        # Built-in problems have a family; BFCL rows a category (docs/bfcl.md).
-        pl.coalesce(
-            _json_text("metadata").str.json_path_match("$.family"),
-            _json_text("metadata").str.json_path_match("$.category"),
-        )
-        .fill_null("(none)")
-        .alias("family"),
+        pl.Series("family", families, dtype=pl.String),
         pl.col("domain"),
         names.alias("names"),
         errors.alias("errors"),

@@ -1,56 +1,50 @@
 """`mentor-data verify`: check every trajectory, give it one reason code and its alignment targets.
 
-`verify_row(row)` is a pure function of one trajectory row (plus the tool executor and the answer
-judge); `verify_dataset(ref)` runs it over a store version on all cores and writes a new version
-with the verification columns of `schemas/trajectory.schema.json` (`verified`, `reason`,
-`reason_detail`, `teacher_tools`, `teacher_tool_counts`, `teacher_tool_sequence`,
+`verify_row(row)` is a pure function of one trajectory row (plus its domain's tool environment
+and judge); `verify_dataset(ref)` runs it over a store version on all cores and writes a new
+version with the verification columns of `schemas/trajectory.schema.json` (`verified`,
+`reason`, `reason_detail`, `teacher_tools`, `teacher_tool_counts`, `teacher_tool_sequence`,
 `teacher_n_calls`, `teacher_answer`).
 
-Checks run in this order; the first that fails names the row's reason (`REASONS`):
+Every row is checked through its domain (`mentor_data.domains.domain_of(row)`), in this order;
+the first check that fails names the row's reason (`REASONS`):
 
 | reason | the row ... |
 |---|---|
-| `error` | has an `error`, or `finish_reason == "error"`; or made the checker itself raise |
+| `error` | has an `error` or `finish_reason == "error"`; its domain is unknown; a check raised |
 | `bad_structure` | breaks the role order (see `structure_problem`) or has no assistant turn |
 | `malformed_call` | holds a tool call that did not parse (`ParsedCompletion.malformed`) |
-| `unknown_tool` | calls a name that is not among the row's own offered `tools` |
-| `tool_output_mismatch` | records an observation that re-executing the call does not reproduce |
+| `unknown_tool` | calls a name that is not among the row's own offered `tools` (`check_offered`) |
+| `tool_output_mismatch` | records an observation that replaying its calls does not reproduce |
+| `tool_not_loaded` | records an observation of a tool that no loaded source implements |
 | `truncated` | ended on the token limit (`finish_reason == "length"`) |
 | `max_turns` | ended on the turn limit (`finish_reason == "max_turns"`) |
-| `no_answer` | has no `\\boxed{...}` in its final assistant turn |
+| `no_answer` | has no `\\boxed{...}` in its final assistant turn (answer-judged domains) |
 | `no_ground_truth` | has a null `answer` column: nothing to judge against |
-| `judge_error` | the judge returned ERROR (timeout, unparseable gold): neither right nor wrong |
+| `judge_error` | the judge could not decide (timeout, unparseable gold): neither right nor wrong |
 | `wrong_answer` | the boxed answer is not equivalent to the ground truth |
+| (a domain's codes) | its own judge's reason (BFCL: its checker's codes, docs/bfcl.md) |
 | `ok` | passed every check (`verified` is true only here) |
 
-BFCL rows (`domain == "bfcl"`, see docs/bfcl.md) share the first three checks (a user message
-may also follow an answered assistant turn: multi-turn rows), then: the `tool_calls` column
-must name the calls of the messages, and a multi-turn row's recorded observations must be what
-replaying its calls on fresh API instances returns (`tool_output_mismatch`); `truncated` and
-`max_turns` as above; then `mentor_data.bfcl.checker.judge_bfcl` judges the calls, grouped per
-user turn, instead of the boxed answer: `ok`, or its reason code (`wrong_call`,
-`wrong_arguments`, `wrong_type`, `missing_argument`, `missing_call`, `extra_call`,
-`unknown_function`, `wrong_order`, `unexpected_call`, `wrong_state`, `malformed_call`), or
-`no_ground_truth` / `judge_error` when it cannot judge.
-
-Re-execution (`tool_output_mismatch`): every well-formed call of the conversation that has an
-observation (its tool message) is executed again with its recorded arguments through
-`mentor_data.tools.execute`, and so is every call of the `tool_calls` column, which must also
-name the same calls as the messages. Outputs match when the texts are equal, or when both are
-numbers and (a) both are integer literals and equal, or (b) otherwise
-`|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)` with `REL_TOL = ABS_TOL = 1e-9`, computed
-exactly on the decimal texts (so `391` = `391.0`, `0.3` = `0.30000000000000004`, but a changed
-digit of a 60-digit integer is caught). An error observation must be an error again (the wording
-may differ: it names the registry); a result must be a result. A call is re-executed only when
-the local registry has a tool of that name whose parameter names agree with the row's offered
-schema (or the schema declares none); other calls, e.g. function-calling tools with no local
-implementation, are left alone and counted (`reason_detail` of an ok row says how many), never
-failed.
+Replay (`tool_output_mismatch`): the row's domain gives a fresh tool environment
+(`Domain.environment(row)`: the offered tools that a loaded source implements, with the same
+parameter names; a stateful domain's own environment; BFCL multi-turn rows' live API instances;
+None for rows whose calls are judged, not run, such as BFCL AST rows). Every well-formed call
+with an observation (its tool message) is run again in order with its recorded arguments, so a
+stateful tool sees the same state, and compared with both the observation in the messages and
+the `tool_calls` column, which must also name the same calls as the messages. Outputs match when
+the texts are equal, or when both are numbers and (a) both are integer literals and equal, or
+(b) otherwise `|a - b| <= max(REL_TOL * max(|a|, |b|), ABS_TOL)` with `REL_TOL = ABS_TOL = 1e-9`,
+computed exactly on the decimal texts (so `391` = `391.0`, `0.3` = `0.30000000000000004`, but a
+changed digit of a 60-digit integer is caught). An error observation must be an error again (the
+wording may differ: it names the registry); a result must be a result. Calls of a tool declared
+non-deterministic (`Tool.deterministic = False`) are re-run but not compared, and the detail of
+an ok row says how many. Nothing is passed silently: a call whose tool is not loaded (the user's
+`--tools`/`--mcp`/`--domain` not given to verify) fails the row with `tool_not_loaded`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -65,22 +59,24 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from mentor_data.bfcl import BFCL_DOMAIN, BFCL_REASONS
+from mentor_data.domains import (
+    DomainError,
+    ToolEnv,
+    domain_of,
+    family_of,
+    fork_safe,
+    get_domain,
+    offered_names,
+)
+from mentor_data.domains.session import describe_specs, tool_session
 from mentor_data.formats import ParsedCompletion, parse_completion
-from mentor_data.tools import ARITHMETIC, ToolRegistry, execute
 from mentor_data.trajectory import tool_calls_from_messages
 
 logger = logging.getLogger(__name__)
 
-REASONS = (
-    "ok",
-    "wrong_answer",
-    "no_answer",
-    "no_ground_truth",
-    "judge_error",
-    # BFCL rows (malformed_call is shared with arithmetic)
-    *(r for r in BFCL_REASONS if r != "malformed_call"),
+SHARED_REASONS = (
     "tool_output_mismatch",
+    "tool_not_loaded",
     "unknown_tool",
     "malformed_call",
     "bad_structure",
@@ -88,7 +84,24 @@ REASONS = (
     "truncated",
     "error",
 )
-"""Every reason code, `ok` first (the order of the summary table)."""
+"""The reason codes of the checks every domain shares (after its judge's codes)."""
+
+
+def reason_codes(domains: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every reason code, `ok` first, then the judges' codes of the built-in domains and of
+    `domains`, then the shared checks' (the order of the summary table)."""
+    from mentor_data.domains import BUILTIN_DOMAINS
+
+    codes = ["ok"]
+    for name in (*BUILTIN_DOMAINS, *domains):
+        for code in get_domain(name).reasons:
+            if code not in codes and code not in SHARED_REASONS:
+                codes.append(code)
+    return (*codes, *SHARED_REASONS)
+
+
+REASONS = reason_codes()
+"""Every reason code of the built-in domains, `ok` first (the order of the summary table)."""
 
 KEEP_CHOICES = ("passed", "failed", "all")
 
@@ -116,7 +129,7 @@ class RowVerdict:
         teacher_tool_counts (`dict[str, int]`): Name -> number of well-formed calls.
         teacher_tool_sequence (`list[str]`): Names of the well-formed calls in call order.
         teacher_answer (`str` or `None`): The boxed answer of the final assistant turn.
-        unexecuted_calls (`int`): Calls left alone because no local tool implements them.
+        uncompared_calls (`int`): Calls of non-deterministic tools re-run but not compared.
         signature (`str`): Hash of the calls (names and canonical arguments) and the answer
             with whitespace removed: rows of one problem with equal signatures are duplicates.
     """
@@ -127,7 +140,7 @@ class RowVerdict:
     teacher_tool_counts: dict[str, int] = field(default_factory=dict)
     teacher_tool_sequence: list[str] = field(default_factory=list)
     teacher_answer: str | None = None
-    unexecuted_calls: int = 0
+    uncompared_calls: int = 0
     signature: str = ""
 
     @property
@@ -300,38 +313,6 @@ def outputs_match(recorded: str, executed: str) -> bool:
     return abs(a - b) <= max(Fraction(REL_TOL) * max(abs(a), abs(b)), Fraction(ABS_TOL))
 
 
-def _property_names(schema: Any) -> frozenset[str] | None:
-    """Parameter names declared by an OpenAI tool schema; None when it declares none."""
-    function = schema.get("function") if isinstance(schema, dict) else None
-    params = function.get("parameters") if isinstance(function, dict) else None
-    props = params.get("properties") if isinstance(params, dict) else None
-    return frozenset(props) if isinstance(props, dict) and props else None
-
-
-def _offered(tools: Any) -> dict[str, frozenset[str] | None]:
-    """Offered tool name -> its declared parameter names."""
-    offered: dict[str, frozenset[str] | None] = {}
-    for schema in tools if isinstance(tools, list) else []:
-        function = schema.get("function") if isinstance(schema, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        if isinstance(name, str):
-            offered[name] = _property_names(schema)
-    return offered
-
-
-@functools.lru_cache(maxsize=256)
-def _row_registry(
-    local: ToolRegistry, offered: tuple[tuple[str, frozenset[str] | None], ...]
-) -> ToolRegistry:
-    """The local tools that implement the row's offered tools (same name, same parameters)."""
-    names = []
-    for name, params in offered:
-        tool = local.get(name)
-        if tool is not None and (params is None or params == _property_names(tool.schema)):
-            names.append(name)
-    return local.subset(names)
-
-
 def _canonical(value: Any) -> Any:
     """Arguments in a canonical form for duplicate detection (2.0 -> 2, key order ignored)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -382,57 +363,66 @@ def _well_formed(calls: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _mismatch(row: dict[str, Any], registry: ToolRegistry) -> tuple[str | None, int]:
-    """(why the recorded observations disagree with re-execution or None, calls not executed)."""
+def _mismatch(row: dict[str, Any], env: ToolEnv | None) -> tuple[str | None, str | None, int]:
+    """Replay a row's calls in order on a fresh environment and compare the observations.
+
+    Returns:
+        (reason code or None, why, calls of non-deterministic tools re-run but not compared).
+        The reason is `tool_output_mismatch` (an observation the replay does not reproduce, or
+        a `tool_calls` column that does not name the calls of the messages) or
+        `tool_not_loaded` (a recorded observation of a tool no loaded source implements).
+    """
     from_messages = _well_formed(tool_calls_from_messages(row["messages"]))
     column = _well_formed(row.get("tool_calls"))
     if len(column) != len(from_messages):
         return (
+            "tool_output_mismatch",
             f"the tool_calls column records {len(column)} call(s), the messages "
-            f"{len(from_messages)}"
-        ), 0
-    unexecuted = 0
+            f"{len(from_messages)}",
+            0,
+        )
+    uncompared = 0
     for k, (msg_call, col_call) in enumerate(zip(from_messages, column, strict=True)):
         if (msg_call["name"], msg_call["arguments"]) != (col_call["name"], col_call["arguments"]):
             return (
+                "tool_output_mismatch",
                 f"call {k}: the tool_calls column records {col_call['name']} "
                 f"{json.dumps(col_call['arguments'], default=str)[:80]}, the messages "
-                f"{msg_call['name']} {json.dumps(msg_call['arguments'], default=str)[:80]}"
-            ), 0
-        if not (_is_observation(msg_call) or _is_observation(col_call)):
-            continue  # never executed (e.g. the last turn hit the turn limit)
-        if msg_call["name"] not in registry:
-            unexecuted += 1
+                f"{msg_call['name']} {json.dumps(msg_call['arguments'], default=str)[:80]}",
+                0,
+            )
+        if env is None or not (_is_observation(msg_call) or _is_observation(col_call)):
+            continue  # recorded, not executed (judged calls), or never run (a limit hit first)
+        name = msg_call["name"]
+        if not env.implements(name):
+            return (
+                "tool_not_loaded",
+                f"call {k}: no loaded tool implements {name!r} with the offered parameters, so "
+                "its recorded output cannot be checked; load its source (--tools, --mcp or "
+                "--domain) and verify again",
+                uncompared,
+            )
+        executed = env.run(name, msg_call["arguments"])
+        if not env.deterministic(name):
+            uncompared += 1  # re-run (a stateful domain needs it), not compared
             continue
-        executed = execute(msg_call["name"], msg_call["arguments"], registry)
         for where, call in ((f"call {k}", msg_call), (f"call {k} (tool_calls column)", col_call)):
             if _is_observation(call):
                 problem = _observation_problem(where, call, executed)
                 if problem:
-                    return problem, unexecuted
-    return None, unexecuted
+                    return "tool_output_mismatch", problem, uncompared
+    return None, None, uncompared
 
 
-def _judge(answer: str, gold: str, timeout_s: float) -> tuple[str, str | None]:
-    from mentor_data.answers import Verdict, check_answer, check_gold
-
-    verdict = check_answer(answer, gold, timeout_s=timeout_s)
-    if verdict == Verdict.PASS:
-        return "ok", None
-    if verdict == Verdict.FAIL:
-        return "wrong_answer", f"answer {_clip(answer)!r}, ground truth {_clip(gold)!r}"
-    # ERROR: an unusable gold (say why) or a timeout / judge failure; never right or wrong.
-    problem = check_gold(gold, timeout_s=timeout_s)
-    why = f"unusable ground truth: {problem}" if problem else "timeout or judge failure"
-    return "judge_error", f"{why} ({_clip(answer)!r} against {_clip(gold)!r})"
-
-
-def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float) -> RowVerdict:
+def _verify(row: dict[str, Any], judge_timeout_s: float) -> RowVerdict:
     if row.get("error") is not None or row.get("finish_reason") == "error":
         return RowVerdict("error", _clip(str(row.get("error") or "finish_reason is error")))
     messages = row.get("messages")
-    bfcl = row.get("domain") == BFCL_DOMAIN
-    problem = structure_problem(messages, user_turns=bfcl)
+    try:
+        domain = domain_of(row)
+    except DomainError as exc:
+        return RowVerdict("error", _clip(str(exc)))
+    problem = structure_problem(messages, user_turns=domain.user_turns)
     if problem:
         return RowVerdict("bad_structure", problem)
     parsed = parse_completion(messages)
@@ -453,98 +443,46 @@ def _verify(row: dict[str, Any], registry: ToolRegistry, judge_timeout_s: float)
             f"{len(bad)} call(s) did not parse; first: {_clip(bad[0].error or '')}",
             **targets,
         )
-    if bfcl:
-        return _verify_bfcl(row, parsed, targets)
-    offered = _offered(row.get("tools"))
-    unknown = sorted(set(sequence) - set(offered))
-    if unknown:
-        return RowVerdict(
-            "unknown_tool", _clip(f"not offered on this row: {', '.join(unknown)}"), **targets
-        )
-    executable = _row_registry(registry, tuple(offered.items()))
-    problem, unexecuted = _mismatch(row, executable)
-    if problem:
-        return RowVerdict("tool_output_mismatch", _clip(problem), **targets)
-    targets["unexecuted_calls"] = unexecuted
-    note = f"{unexecuted} call(s) not re-executed (no local implementation)" if unexecuted else None
-    finish = row.get("finish_reason")
-    if finish == "length":
-        return RowVerdict("truncated", "the last turn hit the token limit", **targets)
-    if finish == "max_turns":
-        return RowVerdict(
-            "max_turns", f"stopped after {parsed.num_turns} assistant turns", **targets
-        )
-    if answer is None:
-        return RowVerdict("no_answer", "no \\boxed{...} in the final assistant turn", **targets)
-    gold = row.get("answer")
-    if gold is None:
-        return RowVerdict("no_ground_truth", "the answer column is null", **targets)
-    reason, detail = _judge(answer, str(gold), judge_timeout_s)
-    return RowVerdict(reason, detail or note, **targets)
-
-
-_NO_TOOLS = ARITHMETIC.subset([])
-
-
-def _replay_problem(row: dict[str, Any], metadata: dict[str, Any]) -> str | None:
-    """Why a multi-turn row's recorded observations differ from a fresh replay, or None."""
-    from mentor_data.bfcl.executor import MultiTurnEnv
-
-    env = MultiTurnEnv(metadata)
-    for k, call in enumerate(_well_formed(row.get("tool_calls"))):
-        if not _is_observation(call):
-            continue  # never executed (the conversation stopped at a limit)
-        problem = _observation_problem(f"call {k}", call, env.run(call["name"], call["arguments"]))
-        if problem:
-            return problem
-    return None
-
-
-def _verify_bfcl(
-    row: dict[str, Any], parsed: ParsedCompletion, targets: dict[str, Any]
-) -> RowVerdict:
-    """A BFCL row after the shared checks: recorded calls, limits, then `judge_bfcl`."""
-    from mentor_data.bfcl.checker import UNJUDGED_REASONS, calls_by_user_turn, judge_bfcl
-
-    metadata = row.get("metadata")
-    if not isinstance(metadata, dict) or "category" not in metadata:
-        return RowVerdict(
-            "error",
-            "a bfcl row without its BFCL metadata (category, ground_truth, functions): "
-            "generate it from --problems bfcl:CATEGORY",
-            **targets,
-        )
-    problem, _ = _mismatch(row, _NO_TOOLS)  # the column names the calls of the messages
-    if problem is None and metadata.get("involved_classes"):
-        problem = _replay_problem(row, metadata)
-    if problem:
-        return RowVerdict("tool_output_mismatch", _clip(problem), **targets)
-    finish = row.get("finish_reason")
-    if finish == "length":
-        return RowVerdict("truncated", "the last turn hit the token limit", **targets)
-    if finish == "max_turns":
-        return RowVerdict("max_turns", "a user turn hit the assistant-turn limit", **targets)
+    if domain.check_offered:
+        unknown = sorted(set(sequence) - set(offered_names(row.get("tools"))))
+        if unknown:
+            return RowVerdict(
+                "unknown_tool", _clip(f"not offered on this row: {', '.join(unknown)}"), **targets
+            )
     try:
-        verdict = judge_bfcl(metadata, calls_by_user_turn(row["messages"]))
-    except ValueError as exc:  # metadata that is not a BFCL row's
+        env = domain.environment(row)
+    except ValueError as exc:  # a row its domain cannot replay (e.g. without its metadata)
         return RowVerdict("error", _clip(str(exc)), **targets)
-    if verdict.correct:
-        return RowVerdict("ok", None, **targets)
-    if verdict.correct is None:
-        reason = verdict.reason if verdict.reason in UNJUDGED_REASONS else "judge_error"
-        return RowVerdict(reason, verdict.detail or None, **targets)
-    return RowVerdict(verdict.reason or "wrong_call", verdict.detail or None, **targets)
+    reason, problem, uncompared = _mismatch(row, env)
+    if reason:
+        return RowVerdict(reason, _clip(problem), **targets)
+    targets["uncompared_calls"] = uncompared
+    note = (
+        f"{uncompared} call(s) of non-deterministic tools re-run, not compared"
+        if uncompared
+        else None
+    )
+    finish = row.get("finish_reason")
+    if finish == "length":
+        return RowVerdict("truncated", "the last turn hit the token limit", **targets)
+    if finish == "max_turns":
+        detail = (
+            "a user turn hit the assistant-turn limit"
+            if domain.user_turns
+            else f"stopped after {parsed.num_turns} assistant turns"
+        )
+        return RowVerdict("max_turns", detail, **targets)
+    verdict = domain.judge(row, messages, parsed=parsed, timeout_s=judge_timeout_s)
+    return RowVerdict(verdict.reason, _clip(verdict.detail) if verdict.detail else note, **targets)
 
 
-def verify_row(
-    row: dict[str, Any], *, registry: ToolRegistry = ARITHMETIC, judge_timeout_s: float = 5.0
-) -> RowVerdict:
+def verify_row(row: dict[str, Any], *, judge_timeout_s: float = 5.0) -> RowVerdict:
     """Verify one trajectory row; never raises.
 
     Args:
-        row: a decoded trajectory row (JSON columns as Python objects).
-        registry: the local tool implementations used for re-execution (default: the twelve
-            arithmetic tools); only the tools the row offers are used.
+        row: a decoded trajectory row (JSON columns as Python objects). Its `domain` column
+            names the domain (`mentor_data.domains`) whose environment replays its calls and
+            whose judge decides it.
         judge_timeout_s: wall-clock limit of one answer check.
 
     Returns:
@@ -563,20 +501,17 @@ def verify_row(
     try:
         if not isinstance(row, dict):
             return RowVerdict("error", f"the row is a {type(row).__name__}, not a mapping")
-        return _verify(row, registry, judge_timeout_s)
+        return _verify(row, judge_timeout_s)
     except Exception as exc:  # a bad row must never stop a run: it becomes an error row
         logger.debug("verify raised on a row", exc_info=True)
         return RowVerdict("error", _clip(f"verify raised {type(exc).__name__}: {exc}"))
 
 
 def verify_rows(
-    rows: Iterable[dict[str, Any]],
-    *,
-    registry: ToolRegistry = ARITHMETIC,
-    judge_timeout_s: float = 5.0,
+    rows: Iterable[dict[str, Any]], *, judge_timeout_s: float = 5.0
 ) -> list[RowVerdict]:
     """`verify_row` over rows, in this process."""
-    return [verify_row(r, registry=registry, judge_timeout_s=judge_timeout_s) for r in rows]
+    return [verify_row(r, judge_timeout_s=judge_timeout_s) for r in rows]
 
 
 # -- selection (keep / dedupe / per-problem) ------------------------------------------------
@@ -679,6 +614,10 @@ class VerifyConfig:
         workers (`int` or `None`, *optional*): Processes; None means all cores.
         judge_timeout_s (`float`, *optional*, defaults to `5.0`): Limit of one answer check.
         chunk_rows (`int`, *optional*, defaults to `500`): Rows per task sent to a worker.
+        domain (`str` or `None`, *optional*): A user domain to load (`pkg.module:attr`,
+            `file.py:attr`): the domain of the rows' `domain` column, when it is not built in.
+        tools (`list[str]`, *optional*): Python tool sources the rows call (`--tools`).
+        mcp (`list[str]`, *optional*): MCP servers the rows call (`--mcp`).
     """
 
     keep: str = field(default="passed", metadata={"help": "Rows to write: passed, failed, all."})
@@ -687,6 +626,9 @@ class VerifyConfig:
     workers: int | None = field(default=None, metadata={"help": "Processes (None: all cores)."})
     judge_timeout_s: float = field(default=5.0, metadata={"help": "Seconds per answer check."})
     chunk_rows: int = field(default=500, metadata={"help": "Rows per worker task."})
+    domain: str | None = field(default=None, metadata={"help": "A user domain to load."})
+    tools: list[str] = field(default_factory=list, metadata={"help": "Python tool sources."})
+    mcp: list[str] = field(default_factory=list, metadata={"help": "MCP servers."})
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_CHOICES:
@@ -718,7 +660,7 @@ class VerifySummary:
         kept (`int`): Rows written.
         reasons (`dict[str, int]`): Rows per reason code, every code present, `REASONS` order.
         dropped_by_keep, dropped_duplicates, dropped_per_problem (`int`): Rows each rule dropped.
-        unexecuted_calls (`int`): Calls not re-executed (no local implementation).
+        uncompared_calls (`int`): Calls of non-deterministic tools re-run but not compared.
         seconds (`float`): Wall-clock time of the checks.
         workers (`int`): Processes used.
     """
@@ -731,7 +673,7 @@ class VerifySummary:
     dropped_by_keep: int = 0
     dropped_duplicates: int = 0
     dropped_per_problem: int = 0
-    unexecuted_calls: int = 0
+    uncompared_calls: int = 0
     seconds: float = 0.0
     workers: int = 1
 
@@ -762,13 +704,15 @@ def decode_for_verify(table: Any) -> list[dict[str, Any]]:
     JSON columns are decoded with `json.loads`, as `datasets.Json` does, but without building
     whole rows: decoding dominates a verify run otherwise. Rows share one decoded copy of
     equal tool lists (a dataset usually offers one list to every row); do not mutate them.
-    `metadata` is decoded for BFCL rows only (their judge reads it), else None.
+    `metadata` is decoded for the rows of domains that read it (`Domain.reads_metadata`), else
+    None (arithmetic rows carry whole reference programs that nothing in verify reads).
     """
     loads = json.loads
     cols = {c: table.column(c).to_pylist() for c in VERIFY_COLUMNS if c != "metadata"}
-    # Metadata is read only when a BFCL row needs it (arithmetic rows carry whole programs).
-    bfcl = BFCL_DOMAIN in cols["domain"]
-    metadata = table.column("metadata").to_pylist() if bfcl else [None] * table.num_rows
+    reads = {name: _reads_metadata(name) for name in set(cols["domain"])}
+    metadata = (
+        table.column("metadata").to_pylist() if any(reads.values()) else [None] * table.num_rows
+    )
     tool_lists: dict[tuple[str, ...], list[Any]] = {}
     rows = []
     for i, messages in enumerate(cols["messages"]):
@@ -791,7 +735,7 @@ def decode_for_verify(table: Any) -> list[dict[str, Any]]:
                 "domain": cols["domain"][i],
                 "metadata": (
                     loads(metadata[i])
-                    if cols["domain"][i] == BFCL_DOMAIN and metadata[i] is not None
+                    if reads[cols["domain"][i]] and metadata[i] is not None
                     else None
                 ),
             }
@@ -856,7 +800,8 @@ def verify_table(
     n = table.num_rows
     table = table.select(list(VERIFY_COLUMNS))
     size = config.chunk_rows
-    workers = _workers_for(n, config)
+    # A loaded MCP session (or a domain that says so) lives in this process only.
+    workers = _workers_for(n, config) if fork_safe() else 1
     starts = list(range(0, n, size))
     results: list[list[RowVerdict]] = [[] for _ in starts]
     if workers <= 1:
@@ -941,20 +886,20 @@ def add_verification_columns(table: Any, verdicts: Sequence[RowVerdict]) -> Any:
     return base.replace_schema_metadata(verified_features().arrow_schema.metadata)
 
 
+def _reads_metadata(name: Any) -> bool:
+    """Whether a domain's rows need their `metadata` decoded (unknown domains: yes)."""
+    try:
+        return get_domain(name).reads_metadata
+    except DomainError:
+        return True
+
+
 def _families(table: Any) -> list[str]:
-    """`metadata.family` (BFCL: `metadata.category`) of every row ("(none)" when absent), for
-    the per-family summary."""
-    families = []
-    for text in table.column("metadata").to_pylist():
-        try:
-            metadata = json.loads(text) if text is not None else None
-        except ValueError:
-            metadata = None
-        family = None
-        if isinstance(metadata, dict):
-            family = metadata.get("family") or metadata.get("category")
-        families.append("(none)" if family is None else str(family))
-    return families
+    """The family of every row as its domain reads it ("(none)" when absent), for the
+    per-family summary."""
+    domains = table.column("domain").to_pylist()
+    metadata = table.column("metadata").to_pylist()
+    return [family_of(d, m) or "(none)" for d, m in zip(domains, metadata, strict=True)]
 
 
 def verify_dataset(
@@ -980,15 +925,30 @@ def verify_dataset(
     Returns:
         A `VerifySummary`.
     """
-    import pyarrow as pa
 
-    from mentor_data.schema import verified_features
     from mentor_data.store import Store
 
     config = config or VerifyConfig()
     store = store or Store()
     info = store.resolve(ref)
     table = store.load_table(info)
+    with tool_session(domain=config.domain, tools=config.tools, mcp=config.mcp):
+        return _verify_version(store, info, table, config, name, command, progress)
+
+
+def _verify_version(
+    store: Any,
+    info: Any,
+    table: Any,
+    config: VerifyConfig,
+    name: str | None,
+    command: str | None,
+    progress: bool,
+) -> VerifySummary:
+    import pyarrow as pa
+
+    from mentor_data.schema import verified_features
+
     started = time.perf_counter()
     verdicts = verify_table(table, config, progress=progress)
     seconds = time.perf_counter() - started
@@ -1001,7 +961,8 @@ def verify_dataset(
         per_problem=config.per_problem,
     )
     counts = Counter(v.reason for v in verdicts)
-    reasons = {r: counts.get(r, 0) for r in REASONS}
+    codes = reason_codes(set(table.column("domain").to_pylist()) - {None})
+    reasons = {r: counts.get(r, 0) for r in (*codes, *sorted(set(counts) - set(codes)))}
     verified = add_verification_columns(table, verdicts)
     # Typed indices: an empty Python list would be Arrow `null`, which `take` refuses.
     kept = verified.take(pa.array(selection.indices, type=pa.int64()))
@@ -1014,7 +975,7 @@ def verify_dataset(
         dropped_by_keep=selection.dropped_by_keep,
         dropped_duplicates=selection.dropped_duplicates,
         dropped_per_problem=selection.dropped_per_problem,
-        unexecuted_calls=sum(v.unexecuted_calls for v in verdicts),
+        uncompared_calls=sum(v.uncompared_calls for v in verdicts),
         seconds=seconds,
         workers=_workers_for(len(verdicts), config),
     )
@@ -1035,7 +996,8 @@ def verify_dataset(
         "by_family": dict(sorted(by_family.items())),
         "dropped_duplicates": summary.dropped_duplicates,
         "dropped_per_problem": summary.dropped_per_problem,
-        "unexecuted_calls": summary.unexecuted_calls,
+        "uncompared_calls": summary.uncompared_calls,
+        **describe_specs(config.domain, config.tools, config.mcp),
         "rel_tol": REL_TOL,
         "abs_tol": ABS_TOL,
     }

@@ -34,6 +34,28 @@ Overrides = Annotated[
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue from the last checkpoint in output_dir.")
 ]
+DomainSpec = Annotated[
+    str | None,
+    typer.Option(
+        "--domain",
+        help="Your domain: pkg.module:attr or path/file.py:attr (a mentor Domain), or the name "
+        "of a built-in or installed one. See docs/domains.md.",
+    ),
+]
+ToolSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tools",
+        help="Your Python tools: pkg.module or path/tools.py, optionally :name1,name2. "
+        "Repeatable.",
+    ),
+]
+McpSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp", help="An MCP server: 'COMMAND ARGS' (stdio) or an http(s):// URL. Repeatable."
+    ),
+]
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -126,7 +148,7 @@ def reward_cmd(
         Path,
         typer.Argument(
             help="JSONL rows: {completion, answer, teacher_tools, truncated?, tool_names?, "
-            "domain?, metadata?} (domain bfcl: judged on metadata by BFCL's checker)."
+            "domain?, metadata?}: each row judged by its domain's judge (bfcl: on metadata)."
         ),
     ],
     variant: Annotated[
@@ -137,19 +159,37 @@ def reward_cmd(
             help="mentor, sparse, ablation-partial, ablation-hallucination, ablation-f1.",
         ),
     ] = "mentor",
-    tools: Annotated[
-        str, typer.Option(help="Tool registry offered on rows without tool_names.")
+    registry: Annotated[
+        str,
+        typer.Option("--registry", help="Tool registry offered on rows without tool_names."),
     ] = "arithmetic",
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
 ) -> None:
-    """Score completions with a reward variant: one JSON line per row, total and components."""
+    """Score completions with a reward variant: one JSON line per row, total and components.
+
+    Rows without tool_names are offered the --registry's tools, or with --domain/--tools/--mcp
+    the tools they bring."""
+    from mentor_data.domains import DomainError
+    from mentor_data.domains.session import tool_session
+
+    if not path.is_file():
+        _fail(f"{path} does not exist")
+    try:
+        with tool_session(domain=domain, tools=tools or (), mcp=mcp or ()) as active:
+            _score_rows(path, variant, active.tools() if domain or tools or mcp else registry)
+    except DomainError as exc:
+        _fail(str(exc), 2)
+
+
+def _score_rows(path: Path, variant: str, offered) -> None:
     from mentor_train.rewards import get_reward
 
     try:
-        reward = get_reward(variant, tools=tools)
+        reward = get_reward(variant, tools=offered)
     except ValueError as exc:
         _fail(str(exc))
-    if not path.is_file():
-        _fail(f"{path} does not exist")
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -255,9 +295,13 @@ def eval_cmd(
     batch_size: Annotated[
         int | None, typer.Option(help="Conversations per generation call.")
     ] = None,
+    domain: DomainSpec = None,
+    tools: ToolSpecs = None,
+    mcp: McpSpecs = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run a model with tools over problems: accuracy, tool use, similarity to the teacher."""
+    from mentor_data.domains import DomainError
     from mentor_train.evaluate import EvalConfig, evaluate, teacher_tool_frequencies
 
     _logging()
@@ -272,6 +316,9 @@ def eval_cmd(
             label=label,
             base_url=base_url,
             api_key_env=api_key_env,
+            domain=domain,
+            tools=tools or [],
+            mcp=mcp or [],
         )
         freq = (
             teacher_tool_frequencies(teacher_data, data_dir=str(data_dir) if data_dir else None)
@@ -279,6 +326,8 @@ def eval_cmd(
             else None
         )
         result = evaluate(model, problems, freq, config)
+    except DomainError as exc:
+        _fail(str(exc), 2)
     except (*_user_errors(), ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     if out is not None:
@@ -293,11 +342,16 @@ def eval_cmd(
         },
     }
     if result.groups is not None:
-        from mentor_train.evaluate import format_bfcl_table
+        printed[result.groups_key] = result.groups
+    from mentor_data.domains import get_domain
 
-        printed["bfcl_groups"] = result.groups
-        # The table goes to stderr: stdout stays one JSON line for scripts.
-        typer.echo(format_bfcl_table(result), err=True)
+    for name in sorted({r["domain"] for r in result.rows}, key=str):
+        try:  # a user domain was loaded for the run only, and has no table of its own
+            table = get_domain(name).format_eval_report(result)
+        except DomainError:
+            table = None
+        if table:  # to stderr: stdout stays one JSON line for scripts
+            typer.echo(table, err=True)
     typer.echo(json.dumps(printed))
 
 

@@ -38,6 +38,16 @@ from trl import GRPOConfig, SFTConfig
 TRAINERS = ("grpo", "sft")
 NO_REGISTRY = "none"
 """`tool_registry: none`: every row offers its own tools and the trainer executes none."""
+DEFAULT_REGISTRY = "arithmetic"
+"""The `tool_registry` of a recipe that names none."""
+DOMAIN_REGISTRY = "domain"
+"""`tool_registry: domain`: every row runs its own tools in its domain's environment."""
+
+
+def is_tool_spec(entry: str) -> bool:
+    """Whether a `tools:` entry is a tool source (`pkg.module`, `file.py`, `...:names`) rather
+    than the name of a registry tool (an identifier)."""
+    return not str(entry).isidentifier()
 
 
 class RecipeError(ValueError):
@@ -111,14 +121,23 @@ class GRPOScriptArguments(ScriptArguments):
             Reward variants (`mentor`, `sparse`, `ablation-partial`, `ablation-hallucination`,
             `ablation-f1`); weight them with `reward_weights`.
         tool_registry (`str`, *optional*, defaults to `"arithmetic"`):
-            The tool registry the student may call: a name `mentor_data.tools.get_registry`
+            The tools the student may call: a registry name `mentor_data.tools.get_registry`
             knows (`arithmetic`, `python`, `arithmetic+python`), which TRL executes in its
-            multi-turn loop; or `none`: each row offers its own tools (its `tools` column,
-            rendered into its prompt by the student's chat template) and nothing executes, so a
-            completion is one assistant turn of calls (single-turn function calling: BFCL).
+            multi-turn loop for every row; `domain`: each row runs its own offered tools (its
+            `tools` column) in a fresh environment of its domain, per rollout (TRL's
+            `environment_factory`; what a user's domain or tools train with, and the default
+            when `domain`, a tool source in `tools` or `mcp` is set); or `none`: each row offers
+            its own tools (rendered into its prompt by the student's chat template) and nothing
+            executes, so a completion is one assistant turn of calls (single-turn function
+            calling: BFCL).
         tools (`list[str]` or `None`, *optional*, defaults to `None`):
-            Offer only these tools of the registry (in this order); None offers all. Tools are
-            global to GRPOTrainer: every prompt shows the same list. Not with `none`.
+            Names: offer only these tools of the registry (in this order); None offers all.
+            Tool sources (`pkg.module`, `path/tools.py`, optionally `:name1,name2`): load the
+            user's Python tools for the rows that offer them (as `--tools` does).
+        mcp (`list[str]` or `None`, *optional*, defaults to `None`):
+            MCP servers whose tools the rows offer: `COMMAND ARGS` (stdio) or a URL.
+        domain (`str` or `None`, *optional*, defaults to `None`):
+            A user domain the rows belong to: `pkg.module:attr` or `file.py:attr`.
         smoke_check_steps (`int`, *optional*, defaults to `1`):
             Fail loudly when the first N logged steps make no tool call at all (a student that
             never calls tools trains nothing about tools: run SFT first or fix the template);
@@ -129,10 +148,17 @@ class GRPOScriptArguments(ScriptArguments):
         default_factory=lambda: ["mentor"], metadata={"help": "Reward variants to sum."}
     )
     tool_registry: str = field(
-        default="arithmetic", metadata={"help": "Tool registry the student may call."}
+        default=DEFAULT_REGISTRY, metadata={"help": "Tool registry the student may call."}
     )
     tools: list[str] | None = field(
-        default=None, metadata={"help": "Offer only these tools of the registry."}
+        default=None,
+        metadata={"help": "Registry tool names to offer, or tool sources (pkg.module, file.py)."},
+    )
+    mcp: list[str] | None = field(
+        default=None, metadata={"help": "MCP servers: 'COMMAND ARGS' or a URL."}
+    )
+    domain: str | None = field(
+        default=None, metadata={"help": "A user domain: pkg.module:attr or file.py:attr."}
     )
     smoke_check_steps: int = field(
         default=1, metadata={"help": "Fail when the first N logged steps make no tool call."}
@@ -151,11 +177,30 @@ class GRPOScriptArguments(ScriptArguments):
                 raise RecipeError(f"reward_funcs: {exc}") from None
         if self.smoke_check_steps < 0:
             raise RecipeError(f"smoke_check_steps={self.smoke_check_steps}: use N >= 0")
-        if self.row_tools and self.tools:
+        sources = self.domain or self.mcp or self.tool_specs
+        if sources and self.tool_registry == DEFAULT_REGISTRY:  # the default: a user's tools
+            self.tool_registry = DOMAIN_REGISTRY
+        if (self.row_tools or self.domain_tools) and self.tool_names:
             raise RecipeError(
-                f"tools={self.tools} with tool_registry: none: each row offers its own tools "
-                "(its `tools` column); remove `tools:` or name a registry"
+                f"tools={self.tool_names} with tool_registry: {self.tool_registry}: each row "
+                "offers its own tools (its `tools` column); remove the names from `tools:` or "
+                "name a registry"
             )
+
+    @property
+    def tool_specs(self) -> list[str]:
+        """The tool sources among `tools` (`pkg.module`, `file.py`)."""
+        return [t for t in self.tools or [] if is_tool_spec(t)]
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The registry tool names among `tools`."""
+        return [t for t in self.tools or [] if not is_tool_spec(t)]
+
+    @property
+    def domain_tools(self) -> bool:
+        """Whether each row runs its own tools in its domain (`tool_registry: domain`)."""
+        return self.tool_registry.strip().lower() == DOMAIN_REGISTRY
 
     @property
     def row_tools(self) -> bool:
@@ -164,14 +209,14 @@ class GRPOScriptArguments(ScriptArguments):
 
     def registry(self):
         """The `ToolRegistry` offered to the student (the `tools` subset when set); None for
-        `tool_registry: none`."""
+        `tool_registry: none` and `domain` (each row offers its own)."""
         from mentor_data.tools import get_registry
 
-        if self.row_tools:
+        if self.row_tools or self.domain_tools:
             return None
         try:
             registry = get_registry(self.tool_registry)
-            return registry.subset(self.tools) if self.tools else registry
+            return registry.subset(self.tool_names) if self.tool_names else registry
         except (KeyError, ValueError) as exc:
             raise RecipeError(f"tool_registry/tools: {exc}") from None
 

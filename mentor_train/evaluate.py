@@ -178,15 +178,19 @@ class EvalConfig:
         seed (`int`, *optional*, defaults to `0`):
             Base sampling seed.
         system_prompt (`str` or `None`, *optional*, defaults to `None`):
-            System prompt; None is the generation default (`DEFAULT_SYSTEM_PROMPT`, or
-            `BFCL_SYSTEM_PROMPT` for BFCL rows), the one the teacher data (and so the GRPO/SFT
-            prompts) were made with.
+            System prompt; None is each problem's domain's own prompt (`Domain.system_prompt`),
+            the one the teacher data (and so the GRPO/SFT prompts) were made with.
         label (`str` or `None`, *optional*, defaults to `None`):
             Name of the evaluated model in the summary and the plot (default: the folder name).
         base_url (`str` or `None`, *optional*, defaults to `None`):
             Endpoint of the openai backend, e.g. `http://localhost:8000/v1`.
         api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`):
             Environment variable with the openai backend's key (a local server needs none).
+        domain (`str` or `None`, *optional*, defaults to `None`):
+            A user domain to load (`pkg.module:attr`, `file.py:attr`): its problems, tools,
+            prompt and judge (`--domain`).
+        tools (`list[str]`, *optional*, defaults to `[]`): The user's Python tool sources.
+        mcp (`list[str]`, *optional*, defaults to `[]`): MCP servers whose tools are offered.
     """
 
     backend: str = "auto"
@@ -201,6 +205,9 @@ class EvalConfig:
     label: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    domain: str | None = None
+    tools: list[str] = field(default_factory=list)
+    mcp: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -236,9 +243,11 @@ class EvalResult:
     teacher: str | None = None
     problems: str | None = None
     groups: dict[str, dict[str, Any]] | None = None
+    groups_key: str = "groups"
 
     def summary_dict(self) -> dict[str, Any]:
-        """What `summary.json` holds (`bfcl_groups` only for BFCL problems)."""
+        """What `summary.json` holds (a domain's groups under its `eval_groups_key`, e.g.
+        `bfcl_groups` for BFCL problems)."""
         out = {
             "label": self.label,
             "model": self.model,
@@ -250,7 +259,7 @@ class EvalResult:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if self.groups is not None:
-            out["bfcl_groups"] = self.groups
+            out[self.groups_key] = self.groups
         return out
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
@@ -275,6 +284,7 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
         "label": pl.String,
         "model": pl.String,
         "problem_id": pl.String,
+        "domain": pl.String,
         "family": pl.String,
         "question": pl.String,
         "answer": pl.String,
@@ -298,40 +308,43 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
 def score_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
     """Score one finished conversation row of `run_conversations` (a trajectory row).
 
-    A BFCL row (`domain` = `bfcl`) is judged by `score_bfcl_row`.
+    The row's domain judges it (`Domain.judge` with its leaderboard rule, `strict=False`): the
+    boxed answer for answer-judged domains, BFCL's checker for BFCL rows, whose judgement adds
+    its own columns (`prediction` as the calls per user turn, `parse_failure`, `bfcl_reason`).
     """
+    from mentor_data.domains import domain_of, metadata_family
     from mentor_data.formats import parse_completion
-    from mentor_train import bfcl
-    from mentor_train.rewards import judge
 
-    if bfcl.is_bfcl(row.get("domain")):
-        return score_bfcl_row(row, offered)
     truncated = row.get("finish_reason") == "length"
-    parsed = parse_completion(row.get("messages") or [], truncated=truncated)
-    offered = set(offered)
-    gold = row.get("answer")
-    if parsed.answer is None or not parsed.answer.strip():
-        verdict = "no_answer"
-    elif not isinstance(gold, str) or not gold.strip():
-        verdict = "no_gold"
-    else:
-        correct = judge(parsed.answer, gold)
-        verdict = {True: "pass", False: "fail", None: "error"}[correct]
+    messages = row.get("messages") or []
+    parsed = parse_completion(messages, truncated=truncated)
+    domain = domain_of(row)
+    judgement = domain.judge(row, messages, parsed=parsed, strict=False, timeout_s=2.0)
+    verdict = (
+        _VERDICTS.get(judgement.reason)
+        or {True: "pass", False: "fail", None: "error"}[judgement.correct]
+    )
     metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-    family = metadata.get("family")
     reference = reference_tools(metadata)
+    family = domain.family(metadata) if metadata else metadata_family(row.get("metadata"))
     return {
         "problem_id": row.get("problem_id"),
-        "family": None if family is None else str(family),
+        "domain": domain.name,
+        "family": family,
         "question": row.get("question"),
-        "answer": gold,
+        "answer": row.get("answer"),
         "prediction": parsed.answer,
         "verdict": verdict,
-        "correct": verdict == "pass",
-        **_call_columns(row, parsed, offered),
+        "correct": judgement.correct is True,
+        **_call_columns(row, parsed, set(offered)),
         "reference_tools": reference,
         "tool_set_match": None if reference is None else set(parsed.tool_names) == set(reference),
+        **judgement.extra,
     }
+
+
+# Judge reasons with a verdict name of their own in the eval table.
+_VERDICTS = {"no_answer": "no_answer", "no_ground_truth": "no_gold"}
 
 
 def reference_tools(metadata: Mapping[str, Any]) -> list[str] | None:
@@ -361,79 +374,6 @@ def _call_columns(row: Mapping[str, Any], parsed: Any, offered: set[str]) -> dic
         "latency_s": row.get("latency_s"),
         "messages": json.dumps(row.get("messages") or [], ensure_ascii=False, default=str),
     }
-
-
-def score_bfcl_row(row: Mapping[str, Any], offered: Iterable[str]) -> dict[str, Any]:
-    """Score one BFCL conversation: BFCL's checker on its calls, grouped by category.
-
-    The row gets the columns of `score_row` (`family` = the BFCL category, `prediction` = the
-    well-formed calls per user turn as JSON) plus `parse_failure` and `bfcl_reason` (the
-    checker's reason code of a failure). Metadata the checker cannot use gives `no_gold`.
-    """
-    from mentor_data.formats import parse_completion
-    from mentor_train import bfcl
-
-    messages = row.get("messages") or []
-    parsed = parse_completion(messages)
-    offered = set(offered)
-    meta = bfcl.usable_metadata(row.get("metadata"))
-    if meta is None:
-        calls, malformed = bfcl.completion_calls(messages)
-        result = bfcl.EvalVerdict(None, "no_gold", None, calls, bool(malformed))
-    else:
-        result = bfcl.eval_verdict(meta, messages)
-    return {
-        "problem_id": row.get("problem_id"),
-        "family": bfcl.category(row.get("metadata")),
-        "question": row.get("question"),
-        "answer": row.get("answer"),
-        "prediction": json.dumps(result.calls, ensure_ascii=False, default=str),
-        "verdict": result.verdict,
-        "correct": result.correct is True,
-        **_call_columns(row, parsed, offered),
-        "parse_failure": result.parse_failure,
-        "bfcl_reason": result.reason,
-    }
-
-
-def bfcl_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The BFCL additions to `metrics` (see the module docstring) for scored BFCL rows."""
-    n = len(rows)
-    return {
-        "parse_failure_rate": sum(bool(r["parse_failure"]) for r in rows) / n if n else 0.0,
-        "irrelevance_parse_failures": sum(r["verdict"] == "abstain_parse_failure" for r in rows),
-    }
-
-
-def format_bfcl_table(result: EvalResult) -> str:
-    """Per-category and per-group accuracy of a BFCL eval as a Markdown table."""
-    lines = [
-        f"BFCL eval of {result.label} ({result.summary['n']} problems)",
-        "",
-        "| category | n | accuracy | parse failures | irrelevance parse passes | tool sim |",
-        "|---|---|---|---|---|---|",
-    ]
-
-    def line(name: str, m: Mapping[str, Any]) -> str:
-        sim = m.get("tool_similarity")
-        return (
-            f"| {name} | {m['n']} | {100 * m['accuracy']:.1f}% | "
-            f"{100 * m.get('parse_failure_rate', 0.0):.1f}% | "
-            f"{m.get('irrelevance_parse_failures', 0)} | "
-            f"{'-' if sim is None else f'{sim:.2f}'} |"
-        )
-
-    for family, m in result.per_family.items():
-        lines.append(line(family, m))
-    lines.append(line("**overall**", result.summary))
-    if result.groups:
-        lines += ["", "| group | n | accuracy | mean category accuracy |", "|---|---|---|---|"]
-        for group, g in result.groups.items():
-            lines.append(
-                f"| {group} | {g['n']} | {100 * g['accuracy']:.1f}% | "
-                f"{100 * g['mean_category_accuracy']:.1f}% |"
-            )
-    return "\n".join(lines)
 
 
 def metrics(rows: Sequence[Mapping[str, Any]], teacher: Mapping[str, int] | None) -> dict[str, Any]:
@@ -491,10 +431,22 @@ def evaluate(
     Returns:
         An `EvalResult` (write it with `.write(out_dir)`).
     """
+    from mentor_data.domains.session import tool_session
+
+    config = config or EvalConfig()
+    with tool_session(domain=config.domain, tools=config.tools, mcp=config.mcp):
+        return _evaluate(model_path, problems, teacher_tool_freq, config)
+
+
+def _evaluate(
+    model_path: str | Path,
+    problems: Sequence[Any] | str,
+    teacher_tool_freq: ToolFrequencies | Mapping[str, int] | None,
+    config: EvalConfig,
+) -> EvalResult:
     from mentor_data.problems import load_problems
     from mentor_data.teachers import GenerationConfig, make_teacher, run_conversations
 
-    config = config or EvalConfig()
     spec = problems if isinstance(problems, str) else None
     problem_list = load_problems(problems) if isinstance(problems, str) else list(problems)
     if not problem_list:
@@ -546,7 +498,7 @@ def evaluate(
         if freq is not None:
             teacher_family = freq.by_family.get(family) if freq.by_family else freq.overall
         per_family[family] = metrics([r for r in rows if r["family"] == family], teacher_family)
-    groups = _add_bfcl_metrics(rows, overall, per_family)
+    groups, groups_key = _add_domain_reports(rows, overall, per_family)
     cfg = {**asdict(config), "backend": backend}
     if backend != "openai":  # the endpoint fields mean nothing to a local model
         cfg = {k: v for k, v in cfg.items() if k not in _OPENAI_FIELDS}
@@ -560,24 +512,36 @@ def evaluate(
         teacher=freq.source if freq else None,
         problems=spec,
         groups=groups,
+        groups_key=groups_key,
     )
 
 
-def _add_bfcl_metrics(
+def _add_domain_reports(
     rows: Sequence[Mapping[str, Any]],
     overall: dict[str, Any],
     per_family: dict[str, dict[str, Any]],
-) -> dict[str, dict[str, Any]] | None:
-    """Add the BFCL metrics to `overall` and each category; the leaderboard groups (or None)."""
-    from mentor_train.bfcl import group_metrics
+) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """Add each evaluated domain's own metrics (`Domain.eval_report`) to `overall` and to its
+    families; return its groups (`Domain.eval_groups`, e.g. BFCL's leaderboard groups) or None,
+    and the summary key they go under."""
+    from mentor_data.domains import get_domain
 
-    scored = [r for r in rows if "parse_failure" in r]
-    if not scored:
-        return None
-    overall.update(bfcl_metrics(scored))
-    for family, m in per_family.items():
-        m.update(bfcl_metrics([r for r in scored if r["family"] == family]))
-    return group_metrics({f: (m["n"], m["accuracy"]) for f, m in per_family.items()})
+    groups, key = None, "groups"
+    for name in sorted({r["domain"] for r in rows}, key=str):
+        domain = get_domain(name)
+        mine = [r for r in rows if r["domain"] == name]
+        report = domain.eval_report(mine)
+        if report is None:
+            continue
+        overall.update(report)
+        families = {r["family"] for r in mine}
+        for family, m in per_family.items():
+            if family in families:
+                m.update(domain.eval_report([r for r in mine if r["family"] == family]))
+        found = domain.eval_groups({f: m for f, m in per_family.items() if f in families})
+        if found:
+            groups, key = {**(groups or {}), **found}, domain.eval_groups_key
+    return groups, key
 
 
 # -- the figure -----------------------------------------------------------------------------------
@@ -651,13 +615,10 @@ __all__ = [
     "EvalConfig",
     "EvalResult",
     "ToolFrequencies",
-    "bfcl_metrics",
     "evaluate",
-    "format_bfcl_table",
     "metrics",
     "plot_results",
     "read_summary",
-    "score_bfcl_row",
     "score_row",
     "teacher_tool_frequencies",
     "tool_similarity",

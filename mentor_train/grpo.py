@@ -143,13 +143,19 @@ class MentorGRPOTrainer(GRPOTrainer):
         super().log(logs, start_time)
 
 
-def build_rewards(script_args: GRPOScriptArguments, registry=None) -> list[MentorReward]:
+def build_rewards(
+    script_args: GRPOScriptArguments, registry=None, dataset=None
+) -> list[MentorReward]:
     """The recipe's reward functions, offering the registry's tools (EOS ids bound later).
 
-    With `tool_registry: none` the offered tools are each row's `tool_names`, unrestricted.
+    With `tool_registry: none` the offered tools are each row's `tool_names`, unrestricted; with
+    `domain` too, and the trainer runs them (`executable`: every row tool of the dataset).
     """
     if script_args.row_tools:
         return [get_reward(name, tools=[]) for name in script_args.reward_funcs]
+    if script_args.domain_tools:
+        names = sorted({n for row in (dataset["tool_names"] if dataset else []) for n in row})
+        return [get_reward(name, tools=[], executable=names) for name in script_args.reward_funcs]
     registry = registry if registry is not None else script_args.registry()
     return [
         get_reward(name, tools=registry, executable=registry) for name in script_args.reward_funcs
@@ -184,39 +190,39 @@ def _check_columns(dataset, script_args: GRPOScriptArguments) -> None:
             "lacks: train on a verified version (verify writes teacher_tools) or use "
             "reward_funcs: [sparse]"
         )
-    _check_bfcl_rows(dataset, script_args)
+    _check_rows(dataset, script_args)
 
 
-def _check_bfcl_rows(dataset, script_args: GRPOScriptArguments) -> None:
-    """BFCL rows train only as single-turn calls against their own tools (`tool_registry: none`)."""
-    from mentor_train.bfcl import MULTI_TURN, category, is_bfcl
+def _mode(script_args: GRPOScriptArguments) -> str:
+    if script_args.row_tools:
+        return "none"
+    return "domain" if script_args.domain_tools else "registry"
+
+
+def _check_rows(dataset, script_args: GRPOScriptArguments) -> None:
+    """Every row's domain can train in the recipe's tool mode (`Domain.grpo_problem`)."""
+    from mentor_data.domains import DomainError, get_domain
 
     if "domain" not in dataset.column_names:
         return
-    rows = [i for i, d in enumerate(dataset["domain"]) if is_bfcl(d)]
-    if not rows:
-        return
-    if not script_args.row_tools:
-        raise TrainingError(
-            f"{script_args.dataset} has {len(rows)} BFCL rows, which offer their own functions: "
-            f"set tool_registry: none (not {script_args.tool_registry!r}) so each prompt shows "
-            "its row's tools (recipes/tiny-cpu-bfcl-grpo-mentor.yaml)"
-        )
-    if "metadata" not in dataset.column_names:
-        raise TrainingError(
-            f"{script_args.dataset} has BFCL rows but no metadata column, so their calls cannot "
-            "be judged: train on the verified store version (NAME@vN), which carries it"
-        )
-    metadata = dataset["metadata"]
-    multi = sorted({category(metadata[i]) for i in rows} & MULTI_TURN)
-    if multi:
-        raise TrainingError(
-            f"{script_args.dataset} has multi-turn BFCL rows ({', '.join(multi)}): GRPO with "
-            "tool_registry: none trains one assistant turn against the first user message and "
-            "runs no API, so those rows cannot be scored. Generate the GRPO data from "
-            "single-turn categories (bfcl:simple_python,multiple,parallel,parallel_multiple,"
-            "irrelevance); multi-turn rows are fine for SFT"
-        )
+    mode = _mode(script_args)
+    columns = [c for c in ("domain", "metadata", "tools") if c in dataset.column_names]
+    rows = dataset.select_columns(columns)
+    seen: dict[str, tuple[str, int] | None] = {}
+    for row in rows:
+        name = row["domain"]
+        if name in seen:
+            if seen[name] is not None:
+                seen[name] = (seen[name][0], seen[name][1] + 1)
+            continue
+        try:
+            problem = get_domain(name).grpo_problem(row, mode)
+        except DomainError as exc:
+            raise TrainingError(f"{script_args.dataset}: {exc}") from None
+        seen[name] = None if problem is None else (problem, 1)
+    for name, found in seen.items():
+        if found is not None:
+            raise TrainingError(f"{script_args.dataset} has {name} rows: {found[0]}")
 
 
 def build_trainer(
@@ -254,7 +260,7 @@ def build_trainer(
         )
     _check_columns(train_dataset, script_args)
     registry = script_args.registry()
-    if registry is None:  # tool_registry: none: each prompt shows its own row's tools
+    if script_args.row_tools:  # tool_registry: none: each prompt shows its own row's tools
         from transformers import AutoTokenizer
 
         from mentor_train.data import DataError, render_prompts
@@ -264,7 +270,16 @@ def build_trainer(
             train_dataset = render_prompts(train_dataset, tokenizer)
         except DataError as exc:
             raise TrainingError(f"{script_args.dataset}: {exc}") from None
-    rewards = build_rewards(script_args, registry)
+    factories = None
+    if script_args.domain_tools:  # each row runs its own tools in its domain's environment
+        from mentor_train.environments import environment_factories, with_environments
+
+        try:
+            factories = environment_factories(train_dataset)
+        except ValueError as exc:
+            raise TrainingError(f"{script_args.dataset}: {exc}") from None
+        train_dataset = with_environments(train_dataset)
+    rewards = build_rewards(script_args, registry, train_dataset)
     checks = (
         [ToolUseSmokeCheck(script_args.smoke_check_steps)] if script_args.smoke_check_steps else []
     )
@@ -274,6 +289,7 @@ def build_trainer(
         args=training_args,
         train_dataset=train_dataset,
         tools=registry.trl_tools() if registry is not None else None,
+        environment_factory=factories,
         callbacks=[*checks, *callbacks],
     )
     bind_eos_token_ids(rewards, trainer)
@@ -333,8 +349,17 @@ def train(recipe: Recipe, *, resume: bool = False, train_dataset=None) -> TrainR
     Raises:
         ToolUseError: the smoke check found no tool call in the first logged steps.
     """
-    trainer = build_trainer(recipe.script_args, recipe.training_args, train_dataset=train_dataset)
-    return run_trainer(trainer, recipe.training_args.output_dir, resume=resume, recipe=recipe)
+    from mentor_data.domains import DomainError
+    from mentor_data.domains.session import tool_session
+
+    args = recipe.script_args
+    try:
+        with tool_session(domain=args.domain, tools=args.tool_specs, mcp=args.mcp or ()):
+            trainer = build_trainer(args, recipe.training_args, train_dataset=train_dataset)
+            output_dir = recipe.training_args.output_dir
+            return run_trainer(trainer, output_dir, resume=resume, recipe=recipe)
+    except DomainError as exc:  # a domain or tool source that does not load
+        raise TrainingError(str(exc)) from None
 
 
 __all__ = [

@@ -17,10 +17,12 @@ score the same.
 Gates first, in every variant: a truncated completion (no end-of-turn token) scores 0.0; no
 `\\boxed{}` in the final assistant turn, an unclosed or a blank one scores 0.1.
 
-Rows whose `domain` column is `"bfcl"` (function calling, `mentor_train.bfcl`) are judged by
-BFCL's checker on the completion's well-formed calls against the row's `metadata` column, with
-no `\\boxed{}` gate (function calling has no boxed answer) and a malformed call block counting
-as wrong; truncation, tool match and hallucination work as for every row.
+Correctness comes from the row's domain (its `domain` column: `Domain.judge`, the one judge that
+verify and eval call too). Answer-judged domains (arithmetic, a user's `--tools`) read the final
+`\\boxed{}` against `answer`; BFCL rows are judged by BFCL's checker on the completion's
+well-formed calls against the row's `metadata` column, with no `\\boxed{}` gate (function calling
+has no boxed answer) and a malformed call block counting as wrong; truncation, tool match and
+hallucination work as for every row.
 
 Semantics (docs/mentor-method.md, "Exact semantics"):
 
@@ -56,12 +58,12 @@ wrong answer, and a tight budget would teach nothing about finishing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from mentor_data.domains import DomainError, Judgement, domain_of
 from mentor_data.formats import ParsedCompletion, parse_completion
-from mentor_train import bfcl
 
 logger = logging.getLogger(__name__)
 
@@ -183,60 +185,40 @@ def judge(answer: str, gold: str) -> bool | None:
 
 @dataclass(frozen=True)
 class Correctness:
-    """How the completions of one row are judged: a boxed answer (arithmetic) or a domain check.
+    """How the completions of one row are judged: through the row's domain's judge.
 
     Attributes:
-        usable: the row has a ground truth to judge against; if not, every completion of the
-            row scores None (`no_gold`), gates included.
-        needs_answer: the `\\boxed{}` gate applies (no usable boxed answer -> 0.1).
-        judge: parsed completion -> True, False or None (undecided: the completion scores None).
+        usable: the row has a reference to judge against (`Domain.reference_usable`); if not,
+            every completion of the row scores None (`no_gold`), gates included.
+        judge: parsed completion -> the domain's `Judgement` (`no_answer` is the format gate;
+            `correct` None is undecided: the completion scores None).
     """
 
     usable: bool
-    needs_answer: bool
-    judge: Callable[[ParsedCompletion], bool | None]
+    judge: Callable[[ParsedCompletion], Judgement]
 
 
-def answer_correctness(answer: Any) -> Correctness:
-    """The arithmetic check: the final `\\boxed{}` answer against the `answer` column.
-
-    Example:
-        >>> c = answer_correctness("3")
-        >>> c.usable, c.needs_answer, c.judge(parse_completion("\\\\boxed{3}"))
-        (True, True, True)
-    """
-    gold = usable_gold(answer)
-    return Correctness(gold is not None, True, lambda parsed: judge(parsed.answer, gold))
-
-
-def bfcl_correctness(metadata: Any, completion: Any) -> Correctness:
-    """The BFCL check of one completion: the checker's verdict on its calls, no boxed gate.
+def row_correctness(row: Mapping[str, Any], completion: Any) -> Correctness:
+    """The check of one completion of a row, by the row's domain (`domain_of(row)`).
 
     Args:
-        metadata: the row's `metadata` (a dict or a JSON string) with the BFCL ground truth.
-        completion: the raw completion (text or messages), split by user turn for the checker.
-    """
-    meta = bfcl.usable_metadata(metadata)
-    if meta is None:
-        return Correctness(False, False, lambda parsed: None)
-    return Correctness(True, False, lambda parsed: bfcl.reward_correct(meta, completion))
-
-
-def usable_gold(gold: Any) -> str | None:
-    """The ground truth as text when the judge can use it, else None (missing, blank, unparseable).
+        row: the row's columns: `domain`, `answer`, `metadata` (a dict or a JSON string), ...
+        completion: the raw completion (text or messages), as the domain's judge reads it.
 
     Example:
-        >>> usable_gold(391), usable_gold("  "), usable_gold(None)
-        ('391', None, None)
+        >>> c = row_correctness({"answer": "3"}, "\\\\boxed{3}")
+        >>> c.usable, c.judge(parse_completion("\\\\boxed{3}")).correct
+        (True, True)
     """
-    from mentor_data.answers import check_gold
-
-    if isinstance(gold, bool) or gold is None:
-        return None
-    text = str(gold) if isinstance(gold, (int, float)) else gold
-    if not isinstance(text, str) or not text.strip():
-        return None
-    return text if check_gold(text) is None else None
+    try:
+        domain = domain_of(row)
+    except DomainError:  # a domain that is not loaded: nothing to judge against
+        return Correctness(False, lambda parsed: Judgement(None, "error"))
+    usable = domain.reference_usable(row)
+    # The answer judge's in-training limit (check_answer's default), as before domains.
+    return Correctness(
+        usable, lambda parsed: domain.judge(row, completion, parsed=parsed, timeout_s=2.0)
+    )
 
 
 # -- one completion, all components ---------------------------------------------------------------
@@ -375,8 +357,8 @@ def score_components(
         teacher_tools: the teacher's tool names (`teacher_tools` column; duplicates allowed;
             [] = the teacher used no tool; None = the row has no teacher targets).
         offered: the names of the tools offered on the row.
-        correctness: how the row is judged; None = `answer_correctness(answer)` (the boxed
-            answer). `bfcl_correctness` for function-calling rows.
+        correctness: how the row is judged; None = `row_correctness({"answer": answer}, ...)`,
+            the default domain's judge (the boxed answer).
 
     Returns:
         `Components`; `total` is None when the completion cannot be scored.
@@ -399,7 +381,7 @@ def score_components(
     student = tool_set(parsed, offered)
     invalid = hallucinated_tools(parsed, offered)
     teacher = _teacher_set(teacher_tools)
-    check = correctness if correctness is not None else answer_correctness(answer)
+    check = correctness if correctness is not None else row_correctness({"answer": answer}, None)
 
     def done(total: float | None, reason: str, correct: bool | None = None) -> Components:
         has_teacher = teacher is not None
@@ -425,11 +407,12 @@ def score_components(
         return done(None, "no_gold")
     if parsed.truncated:
         return done(TRUNCATED_REWARD, "truncated")
-    if check.needs_answer and (parsed.answer is None or not parsed.answer.strip()):
+    verdict = check.judge(parsed)
+    if verdict.reason == "no_answer":  # the format gate (answer-judged domains)
         return done(FORMAT_REWARD, "no_answer")
     if spec.needs_teacher and teacher is None:
         return done(None, "no_teacher_tools")
-    correct = check.judge(parsed)
+    correct = verdict.correct
     if correct is None:
         return done(None, "judge_error")
     parts = done(0.0, "scored", correct)
@@ -588,8 +571,8 @@ class MentorReward:
     ) -> list[Components]:
         """Every component of every completion (what `__call__` sums).
 
-        A row whose `domain` is `"bfcl"` is judged by `bfcl_correctness` on its `metadata`;
-        every other row by its `answer`.
+        Each row is judged by its domain (`row_correctness`): BFCL rows on their `metadata`,
+        answer-judged rows (arithmetic, a user's tools) on their `answer`.
         """
         n = len(completions)
         if truncated is None and completion_ids is not None and self.eos_token_ids is None:
@@ -616,7 +599,8 @@ class MentorReward:
             if self.executable is not None and not cut:
                 cut = ends_on_unanswered_call(completion)
             parsed = parse_completion(completion, truncated=cut)
-            check = bfcl_correctness(meta, completion) if bfcl.is_bfcl(dom) else None
+            row = {"domain": dom, "answer": gold, "metadata": meta}
+            check = row_correctness(row, completion)
             out.append(
                 score_components(self.variant, parsed, gold, teacher, names, correctness=check)
             )
@@ -735,8 +719,7 @@ __all__ = [
     "Correctness",
     "MentorReward",
     "Variant",
-    "answer_correctness",
-    "bfcl_correctness",
+    "row_correctness",
     "exact_match",
     "get_reward",
     "hallucinated_tools",

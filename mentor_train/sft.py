@@ -114,6 +114,10 @@ def build_trainer(
             data_dir=script_args.data_dir,
             max_samples=script_args.max_train_samples,
         )
+    # SFT learns from the conversation and its tools; an export's domain and metadata stay out.
+    extra = [c for c in ("domain", "metadata") if c in train_dataset.column_names]
+    if extra:
+        train_dataset = train_dataset.remove_columns(extra)
     if training_args.assistant_only_loss:
         report = check_lengths(tokenizer, train_dataset, training_args.max_length)
         if report.no_assistant_tokens:

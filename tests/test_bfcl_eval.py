@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("bfcl_eval")
 
+from mentor_data.domains import get_domain  # noqa: E402
 from mentor_data.problems import load_problems  # noqa: E402
 from mentor_train.bfcl import group_metrics  # noqa: E402
 from mentor_train.evaluate import (  # noqa: E402
@@ -16,7 +17,6 @@ from mentor_train.evaluate import (  # noqa: E402
     EvalConfig,
     ToolFrequencies,
     evaluate,
-    format_bfcl_table,
     metrics,
     score_row,
 )
@@ -121,7 +121,7 @@ def test_eval_of_the_tiny_student_on_bfcl(tool_student, tmp_path):  # noqa: F811
         messages = json.loads(row["messages"])
         assert messages[0]["role"] == "system" and "\\boxed" not in messages[0]["content"]
         assert [m["role"] for m in messages].count("assistant") == 1  # AST rows: one turn, no run
-    table = format_bfcl_table(result)
+    table = get_domain("bfcl").format_eval_report(result)
     assert "| simple_python | 4 |" in table and "| irrelevance | 1 |" in table
     assert "| non_live_ast | 4 |" in table
     result.write(tmp_path)

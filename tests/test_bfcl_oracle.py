@@ -169,7 +169,7 @@ def test_the_oracle_refuses_other_domains():
     teacher = make_teacher("oracle")
     rows = run_conversations(teacher, load_problems("builtin:clock?n=2"), GenerationConfig()).rows
     assert [r["finish_reason"] for r in rows] == ["error", "error"]
-    assert "not a BFCL problem" in rows[0]["error"] and "--teacher solver" in rows[0]["error"]
+    assert "no ground-truth calls" in rows[0]["error"] and "--teacher solver" in rows[0]["error"]
 
 
 def test_a_system_prompt_option_replaces_the_bfcl_default():

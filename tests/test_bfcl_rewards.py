@@ -170,7 +170,7 @@ def test_arithmetic_rows_in_the_same_batch_are_unchanged(simple):
 
 def test_score_components_takes_a_correctness(simple):
     from mentor_data.formats import parse_completion
-    from mentor_train.rewards import bfcl_correctness
+    from mentor_train.rewards import row_correctness
 
     good = call(TRIANGLE, base=10, height=5)
     parts = score_components(
@@ -179,7 +179,7 @@ def test_score_components_takes_a_correctness(simple):
         None,
         [TRIANGLE],
         simple[1],
-        correctness=bfcl_correctness(simple[0], good),
+        correctness=row_correctness({"domain": "bfcl", "metadata": simple[0]}, good),
     )
     assert parts.total == 1.1 and parts.answer is None and parts.tool_f1 == 1.0
 

@@ -119,7 +119,7 @@ def test_grpo_view_of_a_bfcl_version_carries_metadata_and_tools(bfcl_version, da
         assert [t["function"]["name"] for t in json.loads(row["tools"])] == row["tool_names"]
     # the SFT view is the exporter's, unchanged: messages + tools
     sft = load_training_data(bfcl_version, "sft", data_dir=str(data_dir))
-    assert sft.column_names == ["messages", "tools"] and len(sft) == 4
+    assert sft.column_names == ["messages", "tools", "domain", "metadata"] and len(sft) == 4
 
 
 def test_rendered_prompts_are_what_the_hf_backend_renders(bfcl_version, data_dir, tiny_student):  # noqa: F811
@@ -128,7 +128,7 @@ def test_rendered_prompts_are_what_the_hf_backend_renders(bfcl_version, data_dir
 
     from mentor_data.problems import load_problems
     from mentor_data.teachers import GenerationConfig
-    from mentor_data.teachers.base import new_conversation
+    from mentor_data.teachers.rollout import new_conversation
     from mentor_train.data import load_training_data, render_prompts
 
     tok = AutoTokenizer.from_pretrained(tiny_student)

@@ -89,7 +89,7 @@ def test_export_cli_to_folder_and_store(verified, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["export", "arith@v2", "--format", "sft"])
     assert result.exit_code == 0 and "arith-sft@v1" in result.output
     manifest = verified.manifest("arith-sft@v1")
-    assert manifest["parent"] == "arith@v2" and manifest["columns"] == ["messages", "tools"]
+    assert manifest["parent"] == "arith@v2" and manifest["columns"] == ["messages", "tools", "domain", "metadata"]
     refused = CliRunner().invoke(app, ["export", "arith@v1", "--format", "sft"])
     assert refused.exit_code == 1 and "mentor-data verify" in refused.output
 
@@ -152,7 +152,6 @@ def test_bfcl_rows_export_their_judge_inputs_and_tools(tmp_path):
     """A GRPO file of BFCL rows is self-contained: rewards judge it with no store at hand."""
     pytest.importorskip("bfcl_eval", reason="bfcl-eval is not installed (make setup installs it)")
     from mentor_data.bfcl.oracle import oracle_calls
-    from mentor_data.export import BFCL_GRPO_FEATURES
     from mentor_data.formats import render_tool_call
     from mentor_data.generate import GenerateConfig, generate
     from mentor_train.rewards import get_reward
@@ -169,7 +168,7 @@ def test_bfcl_rows_export_their_judge_inputs_and_tools(tmp_path):
     )
     assert result.exit_code == 0, result.output
     ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
-    assert set(BFCL_GRPO_FEATURES) == set(ds.column_names) and len(ds) == 4
+    assert set(GRPO_FEATURES) == set(ds.column_names) and len(ds) == 4
     assert set(ds["domain"]) == {"bfcl"}
     assert set(ds["family"]) == {"simple_python", "irrelevance"}
     row = next(r for r in ds if r["family"] == "simple_python")
@@ -201,5 +200,6 @@ def test_rejected_bfcl_rows_do_not_change_the_grpo_view(verified, tmp_path):
     rejected = bfcl.map(lambda row: {"verified": False})
     # the kept rows are not contiguous, so `select` keeps the whole table under an index map
     ds = to_grpo(concatenate_datasets([arith, rejected, arith]))
-    assert set(ds.column_names) == set(GRPO_FEATURES)  # no domain, metadata or tools columns
+    assert set(ds.column_names) == set(GRPO_FEATURES)
+    assert set(ds["domain"]) == {"arithmetic"}  # the rejected BFCL rows left nothing behind
     assert len(ds) == 2 * sum(arith["verified"]) > 0

@@ -233,7 +233,7 @@ def test_training_data_from_every_source(data_dir, tmp_path):
     assert {"prompt", "answer", "tool_names", "teacher_tools", "family"} <= set(grpo.column_names)
     assert len(grpo) == 4 and grpo[0]["prompt"][-1]["role"] == "user"
     sft = load_training_data(ref, "sft", data_dir=str(data_dir), max_samples=2)
-    assert sft.column_names == ["messages", "tools"] and len(sft) == 2
+    assert sft.column_names == ["messages", "tools", "domain", "metadata"] and len(sft) == 2
     # `mentor-data export --out DIR` folders, export files, hand-made JSONL, save_to_disk
     export_version(ref, "grpo", store=store, out=tmp_path / "exp")
     assert len(load_training_data(str(tmp_path / "exp"), "grpo")) == 4

@@ -35,7 +35,8 @@ from mentor_data.formats import (
     parse_tool_calls,
     strip_tool_calls,
 )
-from mentor_data.teachers.base import execute_turn, reply_message
+from mentor_data.teachers.base import reply_message
+from mentor_data.teachers.rollout import execute_turn
 from mentor_data.tools import ARITHMETIC, execute, get_registry
 from mentor_data.tools.sandbox import SandboxLimits, SandboxPool
 from mentor_data.trajectory import tool_calls_from_messages

@@ -397,10 +397,25 @@ def test_verify_re_executes_python_calls():
 
     registry = get_registry("arithmetic+python")
     code = "print(sum(x * x for x in {1, 2}) - 2)"
-    assert verify_row(python_row(code, "3"), registry=registry).reason == "ok"
-    tampered = verify_row(python_row(code, "4"), registry=registry)
+    assert verify_row(python_row(code, "3")).reason == "ok"
+    tampered = verify_row(python_row(code, "4"))
     assert tampered.reason == "tool_output_mismatch"
     error = execute("python", {"code": "1 / 0"}, registry).error
-    assert verify_row(python_row("1 / 0", None, error), registry=registry).reason == "ok"
-    claimed = verify_row(python_row("1 / 0", "0.5"), registry=registry)
+    assert verify_row(python_row("1 / 0", None, error)).reason == "ok"
+    claimed = verify_row(python_row("1 / 0", "0.5"))
     assert claimed.reason == "tool_output_mismatch"
+
+
+def test_verify_dataset_re_executes_python_calls(tmp_path):
+    """`mentor-data verify` re-executes python calls in its worker processes too: a row whose
+    `print(1 + 2)` is recorded as "4" is rejected, not passed as "not re-executed"."""
+    from mentor_data.store import Store
+    from mentor_data.verify import VerifyConfig, verify_dataset
+
+    store = Store(tmp_path / "data")
+    rows = [python_row("print(1 + 2)", "3"), python_row("print(1 + 2)", "4")]
+    for i, row in enumerate(rows):
+        row["problem_id"], row["sample_id"] = f"p{i}", 0
+    store.write_version("py", rows)
+    summary = verify_dataset("py@v1", store=store, config=VerifyConfig(keep="all", workers=2, chunk_rows=1))
+    assert summary.reasons["ok"] == 1 and summary.reasons["tool_output_mismatch"] == 1

@@ -18,13 +18,12 @@ from mentor_data.teachers import (
     make_teacher,
     run_conversations,
 )
-from mentor_data.teachers.base import (
+from mentor_data.teachers.base import reply_message, tools_prompt
+from mentor_data.teachers.rollout import (
     Conversation,
     execute_turn,
     new_conversation,
     registry_for,
-    reply_message,
-    tools_prompt,
 )
 from mentor_data.teachers.openai_teacher import OpenAITeacher, retry_after_seconds, to_wire
 from mentor_data.teachers.solver import SolverTeacher

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from mentor_data import answers
 from mentor_data import verify as verify_module
 from mentor_data.cli import app
 from mentor_data.schema import verified_features
@@ -109,7 +110,7 @@ def test_unknown_tool_is_judged_against_the_rows_own_tools():
     assert reason(row) == "unknown_tool"
 
 
-def test_offered_tool_without_local_implementation_is_not_executed():
+def test_offered_tool_without_local_implementation_fails_as_not_loaded():
     lookup = {
         "type": "function",
         "function": {
@@ -130,8 +131,9 @@ def test_offered_tool_without_local_implementation_is_not_executed():
         outputs={0: "12"},
     )
     v = verify_row(row)
-    assert v.reason == "ok" and v.unexecuted_calls == 1
-    assert "not re-executed" in v.detail
+    # Nothing passes silently: a recorded output no loaded tool can check fails the row.
+    assert v.reason == "tool_not_loaded" and "lookup_price" in v.detail
+    assert "--tools" in v.detail
 
 
 def test_same_name_with_other_parameters_is_not_the_local_tool():
@@ -147,7 +149,7 @@ def test_same_name_with_other_parameters_is_not_the_local_tool():
     }
     row = traj([("add", {"x": 1, "y": 2})], "3", "3", tools=[other_add], outputs={0: "3"})
     v = verify_row(row)
-    assert v.reason == "ok" and v.unexecuted_calls == 1
+    assert v.reason == "tool_not_loaded"
 
 
 def test_malformed_call_json_in_text():
@@ -372,12 +374,12 @@ def test_verify_row_never_raises(mutations):
             target[path[-1]] = value
         except (KeyError, IndexError, TypeError):
             continue
-    original = verify_module._judge
-    verify_module._judge = lambda answer, gold, timeout_s: ("ok", None)  # judge has its own tests
+    original = answers.check_answer  # the judge has its own tests
+    answers.check_answer = lambda answer, gold, timeout_s=5.0: answers.Verdict.PASS
     try:
         v = verify_row(row)
     finally:
-        verify_module._judge = original
+        answers.check_answer = original
     assert v.reason in REASONS
     json.dumps(v.columns())  # the columns are JSON-ready
 

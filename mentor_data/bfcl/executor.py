@@ -273,6 +273,14 @@ class MultiTurnEnv:
         """The observation a model reads for one call: the result, or `Error: <why>`."""
         return self.run(name, arguments).observation()
 
+    def implements(self, name: str) -> bool:
+        """Whether the row offers a method of that name (the `ToolEnv` interface)."""
+        return name in self.signatures
+
+    def deterministic(self, name: str) -> bool:
+        """Every API method is replayed and compared (the `ToolEnv` interface)."""
+        return True
+
 
 __all__ = [
     "COSTLY_ARGUMENTS",

@@ -49,7 +49,7 @@ class Problem:
         domain (`str`, *optional*, defaults to `"arithmetic"`): The `domain` column.
         source (`str`, *optional*): Origin: `builtin:FAMILY`, a file name or a store reference.
         tools (`tuple[dict, ...]`, *optional*): Tool schemas offered on this row (OpenAI form);
-            empty means the arithmetic tools (see `offered_tools`).
+            empty means the domain's default tools (see `offered_tools`).
         metadata (`dict`, *optional*): Facts of the source: `family`, `split` (`in_domain` or
             `held_out`), `n_steps`, `program` (the reference solution), ...
     """
@@ -69,8 +69,13 @@ class Problem:
         return program if isinstance(program, list) and program else None
 
     def offered_tools(self) -> list[dict]:
-        """The tool schemas offered with the problem (the arithmetic tools when none are set)."""
-        return list(self.tools) if self.tools else list(ARITHMETIC_SCHEMAS)
+        """The tool schemas offered with the problem (its domain's default tools when none are
+        set: the twelve arithmetic tools for built-in problems)."""
+        if self.tools:
+            return list(self.tools)
+        from mentor_data.domains import get_domain
+
+        return get_domain(self.domain).default_tools()
 
 
 # Shared, never mutated: 10,000 problems must not each deep-copy twelve schemas.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from mentor_data.bfcl import BFCL_PREFIX
+from mentor_data.domains import default_domain, domain_for_spec
 from mentor_data.problems import Problem
 from mentor_data.problems.builtin import FAMILIES, SPLITS
 from mentor_data.tools import render_number
@@ -120,19 +120,9 @@ def load_problems(
     if limit is not None and limit < 0:
         raise ValueError(f"limit={limit}: must be >= 0")
     spec = str(spec).strip()
-    if spec.startswith(BFCL_PREFIX):
-        from mentor_data.bfcl.data import load_bfcl_problems  # imports bfcl_eval's data lazily
-
-        problems = load_bfcl_problems(spec, limit=limit)
-        return problems if limit is None else problems[:limit]
-    if spec.startswith(BUILTIN_PREFIX):
-        names, options = parse_builtin_spec(spec, seed=seed)
-        n = (
-            options["n"]
-            if options["n"] is not None
-            else (limit if limit is not None else DEFAULT_BUILTIN_N)
-        )
-        problems = builtin_problems(names, n, options["offset"], options["seed"])
+    domain = domain_for_spec(spec)
+    if domain is not None:  # a domain's own problems (builtin:, bfcl:, a plug-in's prefix)
+        problems = domain.load_problems(spec, limit=limit, seed=seed)
         return problems if limit is None else problems[:limit]
     path = Path(spec)
     fields = {"id": id_field, "question": question_field, "answer": answer_field}
@@ -250,7 +240,7 @@ def _record_to_problem(
         metadata = {}
     if not isinstance(metadata, dict):
         raise ValueError(f"{where}: field 'metadata' must be an object")
-    domain = record.get("domain") or "arithmetic"
+    domain = record.get("domain") or default_domain().name
     if not isinstance(domain, str):
         raise ValueError(f"{where}: field 'domain' must be a string")
     own_source = record.get("source")

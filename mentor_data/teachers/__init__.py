@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from mentor_data.teachers.base import (
     DEFAULT_SYSTEM_PROMPT,
-    Conversation,
     GenerationConfig,
-    RunSummary,
     Teacher,
     TurnResult,
+    sample_seed,
+)
+from mentor_data.teachers.rollout import (
+    Conversation,
+    RunSummary,
     run_conversations,
     run_conversations_async,
-    sample_seed,
 )
 
 TEACHERS = ("solver", "oracle", "openai", "vllm", "hf")

@@ -15,11 +15,11 @@ from typing import Any
 
 from mentor_data.teachers.base import (
     BlockingTeacher,
-    Conversation,
     GenerationConfig,
     TurnResult,
     reply_message,
 )
+from mentor_data.teachers.rollout import Conversation
 
 logger = logging.getLogger(__name__)
 

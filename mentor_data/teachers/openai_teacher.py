@@ -43,13 +43,13 @@ from typing import Any
 
 from mentor_data.formats import RAW_ARGUMENTS_KEY, assistant_message_to_text, render_tool_response
 from mentor_data.teachers.base import (
-    Conversation,
     GenerationConfig,
     Teacher,
     TurnResult,
     reply_message,
     tools_prompt,
 )
+from mentor_data.teachers.rollout import Conversation
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 from mentor_data.problems import resolve_arguments
-from mentor_data.teachers.base import Conversation, ScriptedTeacher, TurnResult
+from mentor_data.teachers.base import ScriptedTeacher, TurnResult
+from mentor_data.teachers.rollout import Conversation
 
 _REF = re.compile(r"^\$(\d+)$")
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from mentor_data.teachers.base import (
     BlockingTeacher,
-    Conversation,
     GenerationConfig,
     TurnResult,
     reply_message,
 )
+from mentor_data.teachers.rollout import Conversation
 
 VLLM_MISSING = "vLLM is not installed: pip install 'mentor[vllm]' on a GPU machine"
 

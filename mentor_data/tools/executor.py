@@ -1,21 +1,33 @@
 """Run one tool call safely: parse and validate the arguments, call the tool, render the result.
 
-`execute(name, arguments)` never raises and returns within milliseconds whatever the model
-wrote; its `ToolResult` is either an output or an error with a code:
+`execute(name, arguments)` never raises and returns whatever the model wrote, within
+milliseconds for the built-in tools and within its `timeout_s` for a user tool; its `ToolResult`
+is either an output or an error with a code:
 
 | code | when |
 |---|---|
 | `unknown_tool` | the name is not in the registry |
 | `invalid_arguments` | not a JSON object; a missing, unexpected or wrongly typed argument |
 | `math_error` | no real result: divide or modulo by 0, sqrt(-1), 0 ** -1, (-8) ** 0.5 |
-| `too_large` | an input or result above 1e100, a list over 1000 items, arguments over 100k chars |
-| `internal_error` | a bug in a tool (logged); the message names the exception type only |
+| `too_large` | a number above 1e100, a list over 1000 items, arguments over 100k, output over 20k |
+| `timeout` | a user tool did not answer within its `timeout_s` |
+| `tool_error` | a user tool raised: `Type: message` (clipped), for the model to read |
+| `invalid_output` | a user tool returned what JSON cannot write (a set, NaN, an object) |
+| `internal_error` | a bug in a built-in tool (logged); the message names the exception type only |
 
-Arguments are checked against the tool's JSON schema by a small validator for the subset the
-tools use: an object with `properties` and `required`, closed to other keys; `number` is an int
-or float, never a bool, finite and at most 1e100 in magnitude; `integer` is an int, or a float
-with an integral value (JSON does not tell 2 from 2.0 and some clients write 2.0), converted to
-int; `array` has `items` and at most `MAX_LIST_LENGTH` of them; `string` and `boolean` as usual.
+User tools (a `timeout_s`, or an `async def` function) run in a daemon thread that `execute`
+waits on for at most `timeout_s`; built-in tools (`timeout_s=None`) are called directly: they
+are bounded by construction and hot in verify and in rewards.
+
+Arguments are checked against the tool's JSON schema by a small validator for the subset that
+`get_json_schema` and MCP servers write: the parameters are an object with `properties` and
+`required`, closed to other keys; `number` is an int or float, never a bool, finite and at most
+1e100 in magnitude; `integer` is an int, or a float with an integral value (JSON does not tell 2
+from 2.0 and some clients write 2.0), converted to int; `array` has `items` and at most
+`MAX_LIST_LENGTH` of them; `object` is a dict (`properties`, `required`; other keys allowed
+unless `additionalProperties` is false, checked against it when it is a schema); `string`,
+`boolean`, `null` as usual; a list of types, `anyOf` or `oneOf`: the first that fits; `enum`;
+`nullable: true` (get_json_schema's `X | None`) allows null; no `type` allows any value.
 
 Tool results (see docs/tools.md): `render_number` writes an int in plain decimal (`391`, `-12`);
 a float with an integral value and magnitude below 1e15 as that int (`2.0` -> `2`, `-0.0` -> `0`);
@@ -27,10 +39,16 @@ while keeping more precision than any word problem needs.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import math
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +71,14 @@ MAX_ARGUMENTS_CHARS = 100_000
 _INTEGRAL_FLOAT_LIMIT = 1e15
 # Python refuses int -> str beyond 4300 digits; 14,000 bits is ~4,215 digits.
 _MAX_RENDER_BITS = 14_000
+# Longest output a model is shown: ~5k tokens, more than any answer a tool call should return;
+# a longer one would crowd the context window (the python tool stops at 8 KiB by itself).
+MAX_OUTPUT_CHARS = 20_000
+# User tool calls running at once. A thread cannot be killed: a call past its timeout keeps its
+# thread until it returns, and this bounds those threads (no slot in time is a `timeout` too).
+MAX_RUNNING_CALLS = 32
+_RUNNING = threading.BoundedSemaphore(MAX_RUNNING_CALLS)
+_MAX_ERROR_CHARS = 300  # of a user tool's exception message, in a `tool_error`
 
 
 class InvalidArgumentsError(ToolError):
@@ -67,6 +93,14 @@ class UnknownToolError(ToolError):
     code = "unknown_tool"
 
 
+class UserToolError(ToolError):
+    """A user tool failed: `timeout`, `tool_error` or `invalid_output` (the code is given)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class ToolResult:
     """The outcome of one tool call.
@@ -75,8 +109,7 @@ class ToolResult:
         ok (`bool`): Whether the tool returned a result.
         output (`str` or `None`): The canonical rendering of the result when `ok`.
         error (`str` or `None`): A message for the model when not `ok`.
-        code (`str` or `None`): `unknown_tool`, `invalid_arguments`, `math_error`, `too_large` or
-            `internal_error` when not `ok`.
+        code (`str` or `None`): One of the codes in the module docstring when not `ok`.
     """
 
     ok: bool
@@ -136,6 +169,65 @@ def _render_result(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _render_user_result(value: Any) -> str:
+    # Strict, unlike `_render_result`: `default=str` would show a set as the string "{1, 2}".
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return render_number(value)
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        problem = f"{type(value).__name__} that cannot be written as JSON ({str(exc)[:100]})"
+        raise UserToolError("invalid_output", f"the tool returned a {problem}") from exc
+
+
+def _run_user_tool(fn: Any, kwargs: dict) -> str:
+    """Call a user tool and render its result (in the worker thread, so under the timeout)."""
+    try:
+        value = fn(**kwargs)
+        if inspect.iscoroutine(value):  # an `async def` tool: its own event loop, in this thread
+            value = asyncio.run(value)
+    except ToolError:  # a tool may raise the package's errors to choose the code
+        raise
+    except BaseException as exc:  # SystemExit too; no KeyboardInterrupt reaches a worker thread
+        message = str(exc)
+        message = message[:_MAX_ERROR_CHARS] + "..." if len(message) > _MAX_ERROR_CHARS else message
+        text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        raise UserToolError("tool_error", text) from exc
+    return _render_user_result(value)
+
+
+def _call_user_tool(name: str, fn: Any, kwargs: dict, timeout_s: float | None) -> str:
+    """Run a user tool in a daemon thread and wait at most `timeout_s` for its rendered output.
+
+    A daemon thread, not a ThreadPoolExecutor: the interpreter joins an executor's threads at
+    exit, so one hung call would keep the process from ever exiting. A call past its timeout
+    keeps its thread (and its slot in `_RUNNING`) until it returns.
+    """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    if not _RUNNING.acquire(timeout=timeout_s):
+        raise UserToolError(
+            "timeout",
+            f"the tool did not answer within {timeout_s:g} s (too many calls are still running)",
+        )
+    future: Future[str] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_run_user_tool(fn, kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        finally:
+            _RUNNING.release()
+
+    threading.Thread(target=work, name=f"tool-{name}", daemon=True).start()
+    try:
+        return future.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:  # the tool's own TimeoutError is a `tool_error` by now
+        raise UserToolError("timeout", f"the tool did not answer within {timeout_s:g} s") from None
+
+
 def _describe(value: Any) -> str:
     """A short description of a bad argument value for error messages."""
     if value is None:
@@ -180,27 +272,110 @@ def _check_number(value: Any, where: str, kind: str = "number") -> int | float:
     return value
 
 
+# JSON schema types other than numbers, and the Python types of their values.
+_JSON_TYPES = {
+    "string": str,
+    "boolean": bool,
+    "array": (list, tuple),
+    "object": dict,
+    "null": type(None),
+}
+
+
+def _a(kind: str) -> str:
+    """`a string`, `an array`, `null`: a schema type in a message."""
+    return kind if kind == "null" else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _check_branches(value: Any, branches: list, where: str) -> Any:
+    """The value checked against the first branch it fits (`anyOf`, `oneOf`, a list of types)."""
+    relevant: ToolError | None = None
+    kinds: list[str] = []
+    nested = (f"argument '{where}[", f"argument '{where}.")
+    for branch in branches:
+        try:
+            return _check_value(value, branch, where)
+        except (InvalidArgumentsError, TooLargeError) as exc:
+            # A bound, or an item of the right container, says more than "must be A or B".
+            if relevant is None and (isinstance(exc, TooLargeError) or str(exc).startswith(nested)):
+                relevant = exc
+            kind = branch.get("type") if isinstance(branch, dict) else None
+            names = kind if isinstance(kind, list) else [kind]
+            kinds += [_a(k) for k in names if isinstance(k, str)]
+    if relevant is not None:
+        raise relevant
+    expected = " or ".join(dict.fromkeys(kinds)) or "a value of another form"
+    raise InvalidArgumentsError(f"argument '{where}' must be {expected}, got {_describe(value)}")
+
+
+def _check_enum(value: Any, options: list, where: str) -> None:
+    # `True == 1` in Python: a bool matches only a bool.
+    if not any(value == o and isinstance(value, bool) == isinstance(o, bool) for o in options):
+        shown = ", ".join(json.dumps(o, default=str) for o in options[:20])
+        raise InvalidArgumentsError(
+            f"argument '{where}' must be one of {shown}; got {_describe(value)}"
+        )
+
+
+def _check_object(value: dict, schema: dict, where: str) -> dict:
+    properties = schema.get("properties", {})
+    missing = [key for key in schema.get("required", []) if key not in value]
+    if missing:
+        raise InvalidArgumentsError(f"argument '{where}.{missing[0]}' is missing")
+    other = schema.get("additionalProperties", True)
+    checked = {}
+    for key, item in value.items():
+        inner = f"{where}.{str(key)[:40]}"
+        if key in properties:
+            checked[key] = _check_value(item, properties[key], inner)
+        elif other is False:
+            expected = ", ".join(properties) or "no keys"
+            raise InvalidArgumentsError(
+                f"argument '{where}' has an unexpected key {str(key)[:40]!r}; expected {expected}"
+            )
+        else:
+            checked[key] = _check_value(item, other, inner) if isinstance(other, dict) else item
+    return checked
+
+
 def _check_value(value: Any, schema: dict, where: str) -> Any:
+    if not isinstance(schema, dict):
+        raise ToolError(f"the tool schema for '{where}' is not an object")
+    if value is None and schema.get("nullable") is True:
+        return None
+    branches = schema.get("anyOf", schema.get("oneOf"))
+    if isinstance(branches, list):
+        value = _check_branches(value, branches, where)
     kind = schema.get("type")
+    if isinstance(kind, list):
+        rest = {k: v for k, v in schema.items() if k not in ("type", "anyOf", "oneOf", "enum")}
+        value = _check_branches(value, [{**rest, "type": k} for k in kind], where)
+    elif kind is not None:
+        value = _check_kind(value, kind, schema, where)
+    if isinstance(schema.get("enum"), list):
+        _check_enum(value, schema["enum"], where)
+    return value
+
+
+def _check_kind(value: Any, kind: str, schema: dict, where: str) -> Any:
     if kind in ("number", "integer"):
         return _check_number(value, where, kind)
+    if kind not in _JSON_TYPES:
+        raise ToolError(f"the tool schema uses an unsupported type {kind!r} for '{where}'")
+    if not isinstance(value, _JSON_TYPES[kind]):
+        raise InvalidArgumentsError(
+            f"argument '{where}' must be {_a(kind)}, got {_describe(value)}"
+        )
+    if kind in ("array", "object") and len(value) > MAX_LIST_LENGTH:  # before any item
+        unit = "items" if kind == "array" else "keys"
+        raise TooLargeError(
+            f"argument '{where}' has {len(value)} {unit}; at most {MAX_LIST_LENGTH} are allowed"
+        )
+    if kind == "object":
+        return _check_object(value, schema, where)
     if kind == "array":
-        if not isinstance(value, list | tuple):
-            raise InvalidArgumentsError(
-                f"argument '{where}' must be an array, got {_describe(value)}"
-            )
-        if len(value) > MAX_LIST_LENGTH:  # before looking at any item
-            raise TooLargeError(
-                f"argument '{where}' has {len(value)} items; at most {MAX_LIST_LENGTH} are allowed"
-            )
         items = schema.get("items", {})
         return [_check_value(v, items, f"{where}[{i}]") for i, v in enumerate(value)]
-    if kind == "string" and not isinstance(value, str):
-        raise InvalidArgumentsError(f"argument '{where}' must be a string, got {_describe(value)}")
-    if kind == "boolean" and not isinstance(value, bool):
-        raise InvalidArgumentsError(f"argument '{where}' must be a boolean, got {_describe(value)}")
-    if kind not in ("string", "boolean"):
-        raise ToolError(f"the tool schema uses an unsupported type {kind!r} for '{where}'")
     return value
 
 
@@ -282,7 +457,16 @@ def execute(name: str, arguments: Any, registry: ToolRegistry = ARITHMETIC) -> T
             available = ", ".join(registry.names())
             raise UnknownToolError(f"unknown tool {name[:60]!r}; available: {available}")
         kwargs = validate_arguments(_parse_arguments(arguments), tool.parameters)
-        return ToolResult.success(_render_result(tool.fn(**kwargs)))
+        if tool.timeout_s is None and not inspect.iscoroutinefunction(tool.fn):
+            output = _render_result(tool.fn(**kwargs))  # a built-in tool: no thread
+        else:
+            output = _call_user_tool(tool.name, tool.fn, kwargs, tool.timeout_s)
+        if len(output) > MAX_OUTPUT_CHARS:
+            raise TooLargeError(
+                f"the tool's output is {len(output):,} characters; at most {MAX_OUTPUT_CHARS:,} "
+                "are shown: ask for less"
+            )
+        return ToolResult.success(output)
     except ToolError as exc:
         return ToolResult.failure(exc.code, str(exc))
     except ZeroDivisionError as exc:
@@ -296,13 +480,20 @@ def execute(name: str, arguments: Any, registry: ToolRegistry = ARITHMETIC) -> T
         )
 
 
-def execute_batch(lines: Iterable[str], registry: ToolRegistry = ARITHMETIC) -> Iterator[dict]:
+def execute_batch(
+    lines: Iterable[str],
+    registry: ToolRegistry = ARITHMETIC,
+    *,
+    run: Callable[[str, Any], ToolResult] | None = None,
+) -> Iterator[dict]:
     """Run JSONL tool calls (`{"name": ..., "arguments": {...}}` per line), one result per line.
 
     Args:
         lines: The lines, in order; blank and malformed lines get an error result of their own
             (code `invalid_line`) so that outputs stay aligned with inputs.
         registry: The tools that may be called.
+        run: Runs one call instead of `execute(name, arguments, registry)` (a domain's tool
+            environment: `ToolEnv.run`, whose state the calls of one batch share).
 
     Returns:
         An iterator of `ToolResult.to_json()` dicts, one per input line.
@@ -320,4 +511,10 @@ def execute_batch(lines: Iterable[str], registry: ToolRegistry = ARITHMETIC) -> 
             error = f"line {number}: {problem}; expected {expected}"
             yield {"ok": False, "error": error, "code": "invalid_line"}
             continue
-        yield execute(request["name"], request.get("arguments", {}), registry).to_json()
+        arguments = request.get("arguments", {})
+        result = (
+            run(request["name"], arguments)
+            if run
+            else execute(request["name"], arguments, registry)
+        )
+        yield result.to_json()

@@ -29,11 +29,19 @@ class Tool:
         name (`str`): The name the model calls, equal to `schema["function"]["name"]`.
         fn (`Callable`): The typed Python function that computes the result.
         schema (`dict`): Its OpenAI function schema (`{"type": "function", "function": {...}}`).
+        timeout_s (`float` or `None`, *optional*, defaults to `None`): Seconds one call may take
+            before the executor returns a `timeout` error; None for tools that are bounded by
+            construction (the arithmetic tools; the python tool bounds itself in its sandbox).
+        deterministic (`bool`, *optional*, defaults to `True`): Whether a call with the same
+            arguments (on the same state) returns the same output. Verify compares the
+            re-executed output of deterministic tools only; other calls are re-run and counted.
     """
 
     name: str
     fn: Callable[..., Any]
     schema: dict
+    timeout_s: float | None = None
+    deterministic: bool = True
 
     @property
     def description(self) -> str:
