@@ -46,8 +46,7 @@ ToolSpecs = Annotated[
     list[str] | None,
     typer.Option(
         "--tools",
-        help="Your Python tools: pkg.module or path/tools.py, optionally :name1,name2. "
-        "Repeatable.",
+        help="Your Python tools: pkg.module or path/tools.py, optionally :name1,name2. Repeatable.",
     ),
 ]
 McpSpecs = Annotated[

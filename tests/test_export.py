@@ -89,7 +89,12 @@ def test_export_cli_to_folder_and_store(verified, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["export", "arith@v2", "--format", "sft"])
     assert result.exit_code == 0 and "arith-sft@v1" in result.output
     manifest = verified.manifest("arith-sft@v1")
-    assert manifest["parent"] == "arith@v2" and manifest["columns"] == ["messages", "tools", "domain", "metadata"]
+    assert manifest["parent"] == "arith@v2" and manifest["columns"] == [
+        "messages",
+        "tools",
+        "domain",
+        "metadata",
+    ]
     refused = CliRunner().invoke(app, ["export", "arith@v1", "--format", "sft"])
     assert refused.exit_code == 1 and "mentor-data verify" in refused.output
 

@@ -417,5 +417,7 @@ def test_verify_dataset_re_executes_python_calls(tmp_path):
     for i, row in enumerate(rows):
         row["problem_id"], row["sample_id"] = f"p{i}", 0
     store.write_version("py", rows)
-    summary = verify_dataset("py@v1", store=store, config=VerifyConfig(keep="all", workers=2, chunk_rows=1))
+    summary = verify_dataset(
+        "py@v1", store=store, config=VerifyConfig(keep="all", workers=2, chunk_rows=1)
+    )
     assert summary.reasons["ok"] == 1 and summary.reasons["tool_output_mismatch"] == 1

@@ -19,13 +19,13 @@ from mentor_data.teachers import (
     run_conversations,
 )
 from mentor_data.teachers.base import reply_message, tools_prompt
+from mentor_data.teachers.openai_teacher import OpenAITeacher, retry_after_seconds, to_wire
 from mentor_data.teachers.rollout import (
     Conversation,
     execute_turn,
     new_conversation,
     registry_for,
 )
-from mentor_data.teachers.openai_teacher import OpenAITeacher, retry_after_seconds, to_wire
 from mentor_data.teachers.solver import SolverTeacher
 from mentor_data.tools import ARITHMETIC
 from mentor_data.trajectory import tool_calls_from_messages

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mentor_data import answers
-from mentor_data import verify as verify_module
 from mentor_data.cli import app
 from mentor_data.schema import verified_features
 from mentor_data.store import Store
