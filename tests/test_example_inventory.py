@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from mentor_data.domains import ToolEnv, register_domain, unregister_domain
+from mentor_data.domains.session import tool_session
 from mentor_data.problems import load_problems
+from tests.train_helpers import CPU, tiny_student, tool_student  # noqa: F401
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "inventory"
 
@@ -142,3 +144,84 @@ def test_problems_load_as_the_domain(inventory):
         assert isinstance(opening.env, inventory.InventoryEnv)
     finally:
         unregister_domain("inventory")
+
+
+# -- the example end to end, through the real commands --------------------------------------------
+def test_the_example_domain_end_to_end(tool_student, tmp_path):  # noqa: F811
+    """problems -> generate (openai teacher, the local fake server) -> verify (a tampered
+    observation rejected) -> export -> 2 GRPO steps with the domain's tools running -> eval."""
+    from typer.testing import CliRunner
+
+    from mentor_data.cli import app as data_app
+    from mentor_data.store import Store
+    from mentor_train.cli import app as train_app
+    from tests.fake_openai_server import FakeOpenAIServer
+    from tests.test_own_tools import tamper
+
+    domain = f"{EXAMPLE / 'domain.py'}:DOMAIN"
+    problems = EXAMPLE / "problems.jsonl"
+    env = {"MENTOR_DATA_DIR": str(tmp_path / "data")}
+
+    def run(app, *args):
+        result = CliRunner().invoke(app, [str(a) for a in args], env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    with tool_session(domain=domain):  # the fake server reads the problems of the domain
+        served = load_problems(str(problems))
+    with FakeOpenAIServer(served) as server:
+        run(
+            data_app, "generate", "--domain", domain, "--problems", problems, "--teacher",
+            "openai", "--base-url", server.base_url, "--model", "teacher", "--name", "inv",
+            "--max-turns", "8",
+        )  # fmt: skip
+    store = Store(tmp_path / "data")
+    rows = store.load("inv@v1").to_list()
+    assert len(rows) == 36 and {r["domain"] for r in rows} == {"inventory"}
+    tamper(store, "inv@v1", "inv-tampered")
+    run(data_app, "verify", "inv-tampered", "--domain", domain, "--keep", "all", "--name", "chk")
+    reasons = [r["reason"] for r in store.load("chk@v1").to_list()]
+    assert reasons.count("tool_output_mismatch") == 1 and reasons.count("ok") == 35
+    run(data_app, "verify", "inv", "--domain", domain)  # every stateful call replayed: all ok
+    assert len(store.load("inv@v2")) == 36
+    out = tmp_path / "grpo"
+    run(data_app, "export", "inv@v2", "--format", "grpo", "--out", out)
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "\n".join(
+            [
+                f"model_name_or_path: {tool_student}",
+                f"dataset: {out}",
+                f"output_dir: {tmp_path / 'student'}",
+                f"domain: {domain}",
+                "max_train_samples: 4",
+                "num_generations: 2",
+                "per_device_train_batch_size: 2",
+                "max_completion_length: 64",
+                "max_tool_calling_iterations: 2",
+                "max_steps: 2",
+                "smoke_check_steps: 0",
+                "num_completions_to_print: 0",
+                *[line.replace("=", ": ", 1) for line in CPU],
+            ]
+        )
+        + "\n"
+    )
+    trained = json.loads(run(train_app, "grpo", "--recipe", recipe).stdout.splitlines()[-1])
+    assert trained["global_step"] == 2
+    history = json.loads((tmp_path / "student" / "log_history.json").read_text())
+    assert any("tools/call_frequency" in entry for entry in history)
+
+    evaluated = run(
+        train_app, "eval", "--model", tmp_path / "student", "--problems", problems,
+        "--domain", domain, "--max-tokens", "24", "--max-turns", "2", "--backend", "hf",
+        "--device", "cpu", "--out", tmp_path / "eval",
+    )  # fmt: skip
+    summary = json.loads(evaluated.stdout.splitlines()[-1])
+    assert summary["n"] == 36 and set(summary["per_family"]) == {
+        "quote",
+        "total_stock",
+        "reserve",
+        "order",
+    }
