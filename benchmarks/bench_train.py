@@ -7,7 +7,7 @@
     problem; 70% boxed numbers (right or wrong, plain, `\\frac{}{}` or comma forms), 10% LaTeX
     that takes the judge's math-verify path, 12% without a boxed answer, 8% truncated; 1-3 tool
     calls, some of them hallucinated or malformed. The reference implementation scores ~1,100
-    completions/s on one core (docs/mentor-method.md).
+    completions/s on one core (docs/method.md).
 
 (b) Seconds per GRPO step through the library entry point (`mentor_train.grpo.train`: recipe,
     start-up check, data, tools, bound rewards, smoke check, saving) against a plain TRL script

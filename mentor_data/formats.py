@@ -1,7 +1,7 @@
 """The one parser of model output: tool-call text, tool responses, boxed answers, completions.
 
 Generate, verify, rewards and eval all read model output through this module, so a completion is
-scored the same way everywhere (style guide, point 2: never a second regex for `<tool_call>`).
+scored the same way everywhere (one parser: never a second regex for `<tool_call>`).
 
 Two forms of the same thing:
 
@@ -20,7 +20,7 @@ Two forms of the same thing:
 `parse_completion` scores both forms alike: for a list of messages `m`, `parse_completion(m)` and
 `parse_completion(messages_to_text(m))` agree on tool names, answer and malformed calls.
 
-Decisions (the method leaves these open; `docs/mentor-method.md`, "Exact semantics"):
+Decisions (the method leaves these open; `docs/method.md`, "Exact semantics"):
 
 * A call is a closed block whose body is a JSON object with a non-blank string `name`. The
   arguments come from `"arguments"`, else from the alias `"parameters"` (Llama/OpenAI-style

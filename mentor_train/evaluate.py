@@ -31,10 +31,12 @@ counts, so a hallucinated one is a mismatch here (the reward only drops its 0.1 
 reference set is the tool set of `metadata.program`, the reference solution of a built-in
 problem; None where no problem has one.
 
-BFCL problems (`--problems bfcl:...`, rows whose `domain` is `bfcl`) run through the same loop
-and backends; each conversation is judged by BFCL's checker (`mentor_train.bfcl.eval_verdict`,
-leaderboard rules) instead of a boxed answer, and grouped by BFCL category (the `family` of the
-per-family metrics). They add:
+Each conversation is judged by its problem's domain (`Domain.judge`, the judge verify and the
+rewards call, here with the domain's leaderboard rule): the boxed answer for answer-judged
+domains (arithmetic, a user's `--tools`), BFCL's checker for BFCL problems. A domain adds its
+own metrics (`Domain.eval_report`), groups of families (`Domain.eval_groups`, under its
+`eval_groups_key` in `summary.json`) and a printed table (`Domain.format_eval_report`). BFCL
+adds (docs/bfcl.md):
 
 | metric | definition |
 |---|---|
@@ -42,11 +44,9 @@ per-family metrics). They add:
 | `irrelevance_parse_failures` | irrelevance rows correct only because a call did not parse |
 | `bfcl_groups` | leaderboard groups: `n`, `accuracy` (rows), `mean_category_accuracy` |
 
-The groups are non-live AST, live AST, irrelevance and multi-turn (`mentor_train.bfcl.GROUPS`);
-BFCL's leaderboard counts an output that does not decode as a correct abstention on irrelevance
-rows, hence the separate count.
-
-`format_bfcl_table` renders them as the table `mentor-train eval` prints.
+The groups are non-live AST, live AST, irrelevance and multi-turn
+(`mentor_data.bfcl.scoring.GROUPS`); BFCL's leaderboard counts an output that does not decode as
+a correct abstention on irrelevance rows, hence the separate count.
 """
 
 from __future__ import annotations

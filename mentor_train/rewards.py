@@ -24,7 +24,7 @@ well-formed calls against the row's `metadata` column, with no `\\boxed{}` gate 
 has no boxed answer) and a malformed call block counting as wrong; truncation, tool match and
 hallucination work as for every row.
 
-Semantics (docs/mentor-method.md, "Exact semantics"):
+Semantics (docs/method.md, "Exact semantics"):
 
 * student set = the VALID names called (offered tools, well-formed calls), duplicates collapse;
   a hallucinated name is not in the set, it only removes the 0.1 (`clean` = no hallucinated name);

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("bfcl_eval")
 
+from mentor_data.bfcl.scoring import group_metrics  # noqa: E402
 from mentor_data.domains import get_domain  # noqa: E402
 from mentor_data.problems import load_problems  # noqa: E402
-from mentor_train.bfcl import group_metrics  # noqa: E402
 from mentor_train.evaluate import (  # noqa: E402
     RESULTS_FILE,
     SUMMARY_FILE,

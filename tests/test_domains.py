@@ -24,7 +24,7 @@ from mentor_data.tools import ARITHMETIC, PYTHON, ToolRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 # The domain packages: the only places that may know a domain by its name.
-DOMAIN_PACKAGES = ("mentor_data/bfcl/", "mentor_data/arithmetic/", "mentor_train/bfcl.py")
+DOMAIN_PACKAGES = ("mentor_data/bfcl/", "mentor_data/arithmetic/")
 NAME_TESTS = re.compile(
     r"""==\s*["'](bfcl|arithmetic)["']|["'](bfcl|arithmetic)["']\s*==|!=\s*["'](bfcl|arithmetic)["']"""
     r"""|\bBFCL_DOMAIN\b|\bis_bfcl\(|\{\s*["'](bfcl|arithmetic)["']\s*\}"""

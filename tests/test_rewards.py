@@ -1,4 +1,4 @@
-"""The reward variants against the method doc's table (docs/mentor-method.md), gate by gate."""
+"""The reward variants against the method doc's table (docs/method.md), gate by gate."""
 
 from __future__ import annotations
 

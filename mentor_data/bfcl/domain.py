@@ -8,7 +8,7 @@ The core reaches everything BFCL through `DOMAIN` (`get_domain("bfcl")`):
   multi-turn rows run them on live API instances (`executor.MultiTurnEnv`);
 - the judge: bfcl-eval's checkers (`checker.judge_bfcl`) on the calls grouped per user turn,
   never a `\\boxed{}` answer. Rewards (strict) count a malformed call block as wrong; eval uses
-  BFCL's leaderboard rule (`mentor_train.bfcl.eval_verdict`);
+  BFCL's leaderboard rule (`mentor_data.bfcl.scoring.eval_verdict`);
 - reports: the family is the category; eval adds parse-failure rates and the leaderboard groups.
 """
 
@@ -78,7 +78,7 @@ class BfclDomain(Domain):
         return MultiTurnEnv(metadata)
 
     def grpo_problem(self, row: Mapping[str, Any], mode: str) -> str | None:
-        from mentor_train.bfcl import MULTI_TURN, category
+        from mentor_data.bfcl.scoring import MULTI_TURN, category
 
         if mode != "none":
             return (
@@ -108,7 +108,7 @@ class BfclDomain(Domain):
         return oracle_calls(problem.metadata)
 
     def reference_usable(self, row: Mapping[str, Any]) -> bool:
-        from mentor_train import bfcl
+        from mentor_data.bfcl import scoring as bfcl
 
         return bfcl.usable_metadata(row.get("metadata")) is not None
 
@@ -121,8 +121,8 @@ class BfclDomain(Domain):
         strict: bool = True,
         timeout_s: float = 5.0,
     ) -> Judgement:
+        from mentor_data.bfcl import scoring as bfcl
         from mentor_data.bfcl.checker import UNJUDGED_REASONS, judge_bfcl
-        from mentor_train import bfcl
 
         metadata = as_metadata(row.get("metadata"))
         if not metadata or "category" not in metadata:
@@ -171,7 +171,7 @@ class BfclDomain(Domain):
         }
 
     def eval_groups(self, per_family: Mapping[str, Mapping[str, Any]]) -> dict | None:
-        from mentor_train.bfcl import group_metrics
+        from mentor_data.bfcl.scoring import group_metrics
 
         return group_metrics({f: (m["n"], m["accuracy"]) for f, m in per_family.items()}) or None
 

@@ -1,10 +1,10 @@
-"""The BFCL function-calling domain on the training side: correctness for rewards and eval.
+"""Scoring BFCL completions: correctness for rewards and eval, categories and leaderboard groups.
 
-Rows whose `domain` is `"bfcl"` are judged by BFCL's own checker, through the data side's
-`mentor_data.bfcl.checker.judge_bfcl(metadata, calls)`, never by a `\\boxed{}` answer: function
-calling has none. `metadata` is the row's `metadata` column (a dict, or the JSON string a GRPO
-view stores); `calls` are the completion's well-formed calls grouped by user turn, read with the
-one parser (`mentor_data.formats.parse_completion`).
+`mentor_data.bfcl.domain` calls these from its judge. BFCL rows are judged by BFCL's own
+checker, through `mentor_data.bfcl.checker.judge_bfcl(metadata, calls)`, never by a
+`\\boxed{}` answer: function calling has none. `metadata` is the row's `metadata` column (a
+dict, or the JSON string a GRPO view stores); `calls` are the completion's well-formed calls
+grouped by user turn, read with the one parser (`mentor_data.formats.parse_completion`).
 
 Malformed call blocks are treated differently by the two consumers, on purpose:
 
@@ -22,17 +22,13 @@ AST, irrelevance, multi-turn.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mentor_data.bfcl import BFCL_DOMAIN
 from mentor_data.bfcl.data import IRRELEVANCE_CATEGORIES, MULTI_TURN_CATEGORIES
+from mentor_data.domains.base import as_metadata
 from mentor_data.formats import parse_completion
-
-DOMAIN = BFCL_DOMAIN
-"""The `domain` column value of BFCL rows."""
 
 IRRELEVANCE = frozenset(IRRELEVANCE_CATEGORIES)
 """Categories where the correct answer is to call no function."""
@@ -46,34 +42,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "multi_turn": ("multi_turn_base",),
 }
 """BFCL leaderboard groups and the categories each one averages."""
-
-
-def is_bfcl(domain: Any) -> bool:
-    """Whether a row's `domain` value is the BFCL domain.
-
-    Example:
-        >>> is_bfcl("bfcl"), is_bfcl("arithmetic"), is_bfcl(None)
-        (True, False, False)
-    """
-    return domain == DOMAIN
-
-
-def as_metadata(value: Any) -> dict[str, Any] | None:
-    """A row's `metadata` as a dict: a dict as is, a JSON object string decoded, else None.
-
-    Example:
-        >>> as_metadata('{"category": "simple_python"}'), as_metadata("[1]"), as_metadata(None)
-        ({'category': 'simple_python'}, None, None)
-    """
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (str, bytes)):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return None
-        return decoded if isinstance(decoded, dict) else None
-    return None
 
 
 def usable_metadata(metadata: Any) -> dict[str, Any] | None:
@@ -215,7 +183,6 @@ def group_metrics(accuracy_by_category: Mapping[str, tuple[int, float]]) -> dict
 
 
 __all__ = [
-    "DOMAIN",
     "GROUPS",
     "IRRELEVANCE",
     "MULTI_TURN",
@@ -225,7 +192,6 @@ __all__ = [
     "completion_calls",
     "eval_verdict",
     "group_metrics",
-    "is_bfcl",
     "reward_correct",
     "usable_metadata",
 ]
