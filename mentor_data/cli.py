@@ -783,9 +783,11 @@ def problems_cmd(
     id_field: Annotated[str | None, ProblemFields["id_field"]] = None,
     question_field: Annotated[str | None, ProblemFields["question_field"]] = None,
     answer_field: Annotated[str | None, ProblemFields["answer_field"]] = None,
+    domain: DomainSpec = None,
     data_dir: DataDir = None,
 ) -> None:
-    """List the built-in problem families, or load a problem spec and print its first problems."""
+    """List the built-in problem families, or load a problem spec and print its first problems
+    (--domain: a domain whose problems or problem prefix the spec names)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -806,10 +808,11 @@ def problems_cmd(
         }.items()
         if v is not None
     }
-    try:
-        found = load_problems(spec, store=_store(data_dir), **fields)
-    except ValueError as exc:
-        _fail(str(exc))
+    with _session(domain, None, None):
+        try:
+            found = load_problems(spec, store=_store(data_dir), **fields)
+        except ValueError as exc:
+            _fail(str(exc))
     for p in found[:n]:
         meta = p.metadata if isinstance(p.metadata, dict) else {}
         typer.echo(

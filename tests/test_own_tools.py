@@ -390,3 +390,39 @@ def test_an_mcp_server_that_never_answers_fails_within_its_timeout(tmp_path):
         pass
     assert time.monotonic() - started < 15
     assert "--mcp" in str(info.value)
+
+
+def test_import_offers_the_users_tools_and_verify_checks_them(shop, tmp_path):
+    """Trajectories made elsewhere, imported with --tools: offered the user's tools, verified."""
+    lines = []
+    for i, output in enumerate(["1.5", "2.5"]):  # the second records a wrong price
+        lines.append(
+            {
+                "id": f"imp-{i}",
+                "question": "What does one pen cost?",
+                "answer": "1.5",
+                "messages": [
+                    {"role": "user", "content": "What does one pen cost?"},
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [_call("unit_price", item="pen")],
+                    },
+                    {"role": "tool", "content": output},
+                    {"role": "assistant", "content": "\\boxed{1.5}"},
+                ],
+            }
+        )
+    path = tmp_path / "made-elsewhere.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    data = tmp_path / "data"
+    tools = shop / "tools.py"
+    imported = run(data_app, ["import", path, "--name", "imp", "--tools", tools], data)
+    assert imported.exit_code == 0, imported.output
+    store = Store(data)
+    rows = store.load("imp@v1").to_list()
+    assert {r["domain"] for r in rows} == {"tools"}
+    assert [t["function"]["name"] for t in rows[0]["tools"]] == ["unit_price", "order_total"]
+    checked = run(data_app, ["verify", "imp", "--tools", tools, "--keep", "all"], data)
+    assert checked.exit_code == 0, checked.output
+    assert [r["reason"] for r in store.load("imp@v2").to_list()] == ["ok", "tool_output_mismatch"]
