@@ -147,3 +147,17 @@ def test_tool_env_runs_through_the_executor():
     assert env.run("add", {"a": 1, "b": 2}).output == "3"
     assert env.run("nope", {}).code == "unknown_tool"
     assert env.implements("add") and not env.implements("nope")
+
+
+def test_a_nested_session_with_the_same_tools_loads_them_once(tmp_path):
+    from mentor_data.domains import extra_tools
+    from mentor_data.domains.session import tool_session
+
+    tools = tmp_path / "t.py"
+    tools.write_text(
+        "def f(x: int) -> int:\n    '''F.\n\n    Args:\n        x: X.\n    '''\n    return x\n"
+    )
+    before = extra_tools().names()
+    with tool_session(tools=[str(tools)]), tool_session(tools=[str(tools)]) as inner:
+        assert extra_tools().names().count("f") == 1 and inner.name == "tools"
+    assert extra_tools().names() == before  # the session leaves nothing behind

@@ -190,14 +190,16 @@ def add_extra_tools(tools: Iterable[Tool]) -> list[Tool]:
         DomainError: a name already taken (two tools with one name).
     """
     before = list(_extra)
-    names = {t.name for t in _extra}
+    names = {t.name: t for t in _extra}
     for tool in tools:
+        if tool.name in names and names[tool.name].fn is tool.fn:
+            continue  # the same function loaded again (a nested session): one tool
         if tool.name in names:
             raise DomainError(
                 f"two tools are called {tool.name!r}; tool names must be unique across --tools "
                 "and --mcp (pick functions with SPEC:name1,name2, or rename one)"
             )
-        names.add(tool.name)
+        names[tool.name] = tool
         _extra.append(tool)
     return before
 
@@ -215,6 +217,7 @@ def _params(schema: Any) -> frozenset[str] | None:
 
 
 _cache: dict[tuple, tuple[ToolRegistry, list[Tool], ToolRegistry]] = {}
+_by_list: dict[tuple[int, int], tuple[ToolRegistry, Any, list[Tool], ToolRegistry]] = {}
 
 
 def executable_tools(own: ToolRegistry, offered: Any) -> ToolRegistry:
@@ -224,12 +227,18 @@ def executable_tools(own: ToolRegistry, offered: Any) -> ToolRegistry:
     schema (or the schema declares none): an offered tool without an implementation is left out,
     so calling it is an `unknown_tool` observation (and verify reports `tool_not_loaded`).
     """
+    # Fast path: rows of one dataset share one decoded tool list (verify decodes each distinct
+    # list once), so the same list object asks again and again.
+    same = _by_list.get((id(own), id(offered)))
+    if same is not None and same[0] is own and same[1] is offered and _same(same[2], _extra):
+        return same[3]
     schemas = [s for s in (offered if isinstance(offered, list | tuple) else []) if s]
     key = (id(own), tuple(map(_key, schemas)))
     hit = _cache.get(key)
     # The entry keeps `own` and the extra tools it was built from: an id can be reused once a
     # short-lived registry (a stateful domain's, per conversation) is freed.
     if hit is not None and hit[0] is own and _same(hit[1], _extra):
+        _remember(own, offered, hit[2])
         return hit[2]
     pool = ToolRegistry([*own, *(t for t in _extra if t.name not in own)])
     chosen: list[Tool] = []
@@ -245,7 +254,15 @@ def executable_tools(own: ToolRegistry, offered: Any) -> ToolRegistry:
         _cache.clear()
     registry = ToolRegistry(chosen)
     _cache[key] = (own, list(_extra), registry)
+    _remember(own, offered, registry)
     return registry
+
+
+def _remember(own: ToolRegistry, offered: Any, registry: ToolRegistry) -> None:
+    if len(_by_list) > 512:
+        _by_list.clear()
+    # The entry holds `offered` itself, so its id cannot be reused while the entry lives.
+    _by_list[(id(own), id(offered))] = (own, offered, list(_extra), registry)
 
 
 def _same(a: list, b: list) -> bool:

@@ -104,12 +104,11 @@ def tool_session(
             that cannot start (the message names it and the fix).
     """
     from mentor_data.tools.functions import load_function_tools
-    from mentor_data.tools.mcp_tools import McpServer, McpServerError
 
     saved_registered = dict(_registered)
     saved_state = dict(_state)
     saved_extra = None
-    servers: list[McpServer] = []
+    servers: list = []
     try:
         loaded = load_domain(domain) if domain else None
         own = []
@@ -120,6 +119,8 @@ def tool_session(
             except ValueError as exc:
                 raise DomainError(str(exc)) from None
         for spec in mcp:
+            from mentor_data.tools.mcp_tools import McpServer, McpServerError  # the SDK: only here
+
             server = McpServer(spec, timeout_s=mcp_timeout_s, call_timeout_s=mcp_timeout_s)
             servers.append(server)
             try:
