@@ -100,9 +100,8 @@ def get_domain(name: Any) -> Domain:
         return _registered[key]
     if key in _BUILTIN:
         module, _, attr = _BUILTIN[key].partition(":")
+        # `tools` is the base class itself: answer-judged rows whose tools come from the session.
         domain = _instance(getattr(importlib.import_module(module), attr), _BUILTIN[key])
-        if key == "tools":  # rows of user tools: answer-judged, tools from the open session
-            domain.name = "tools"
         return _registered.setdefault(key, domain)
     domain = _entry_point(key)
     if domain is not None:
