@@ -617,8 +617,8 @@ def generate_cmd(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="Teacher backend: solver (built-in arithmetic), oracle (BFCL ground truth), "
-            "openai, vllm or hf (default: solver)."
+            help="Teacher backend: solver (reference programs, metadata.program), oracle (BFCL "
+            "ground truth), openai, vllm or hf (default: solver)."
         ),
     ] = None,
     model: Annotated[
