@@ -24,11 +24,11 @@ from mentor_data.tools import ARITHMETIC, PYTHON, ToolRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 # The domain packages: the only places that may know a domain by its name.
-DOMAIN_PACKAGES = ("mentor_data/bfcl/", "mentor_data/arithmetic/")
+DOMAIN_PACKAGES = ("mentor_data/bfcl/", "mentor_data/arithmetic/", "mentor_data/rag/")
 NAME_TESTS = re.compile(
-    r"""==\s*["'](bfcl|arithmetic)["']|["'](bfcl|arithmetic)["']\s*==|!=\s*["'](bfcl|arithmetic)["']"""
-    r"""|\bBFCL_DOMAIN\b|\bis_bfcl\(|\{\s*["'](bfcl|arithmetic)["']\s*\}"""
-    r"""|["'](bfcl|arithmetic)["']\s+(not\s+)?in\b"""
+    r"""==\s*["'](bfcl|arithmetic|rag)["']|["'](bfcl|arithmetic|rag)["']\s*==|!=\s*["'](bfcl|arithmetic|rag)["']"""
+    r"""|\bBFCL_DOMAIN\b|\bis_bfcl\(|\{\s*["'](bfcl|arithmetic|rag)["']\s*\}"""
+    r"""|["'](bfcl|arithmetic|rag)["']\s+(not\s+)?in\b"""
 )
 
 
@@ -57,7 +57,7 @@ def test_the_rule_catches_a_name_test():
 
 
 def test_builtins_are_found_by_name_and_prefix():
-    assert set(BUILTIN_DOMAINS) == {"arithmetic", "bfcl", "tools"}
+    assert set(BUILTIN_DOMAINS) == {"arithmetic", "bfcl", "rag", "tools"}
     assert get_domain("arithmetic").tools().names() == ARITHMETIC.names()
     assert get_domain(None).name == "arithmetic"  # a row that names no domain
     assert domain_for_spec("builtin:shopping?n=2").name == "arithmetic"

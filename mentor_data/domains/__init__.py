@@ -6,8 +6,8 @@ name: it asks `domain_of(row)` and calls the `Domain` it gets (`mentor_data.doma
 Where a domain comes from, in this order:
 
 1. one registered in this process (`register_domain`: what `--domain`, `--tools` and `--mcp` do);
-2. a built-in: `arithmetic` (the default), `bfcl`, and `tools` (answer-judged rows whose tools
-   come from `--tools`/`--mcp`);
+2. a built-in: `arithmetic` (the default), `bfcl`, `rag`, and `tools` (answer-judged rows whose
+   tools come from `--tools`/`--mcp`);
 3. an installed package's entry point in the group `mentor.domains` (name = the domain name,
    value = `pkg.module:attr`).
 
@@ -44,6 +44,7 @@ DEFAULT_DOMAIN = "arithmetic"
 _BUILTIN = {
     "arithmetic": "mentor_data.arithmetic:DOMAIN",
     "bfcl": "mentor_data.bfcl.domain:DOMAIN",
+    "rag": "mentor_data.rag.domain:DOMAIN",
     "tools": "mentor_data.domains.base:Domain",
 }
 BUILTIN_DOMAINS = tuple(_BUILTIN)

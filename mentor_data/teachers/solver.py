@@ -2,7 +2,8 @@
 
 Each turn it reads the observations so far and writes the next step of the program as a short
 sentence and a structured tool call (arguments filled in from the real observations); once the
-program has run, it writes a closing sentence with `\\boxed{answer}`, the last observation. The
+program has run, it writes a closing sentence with `\\boxed{answer}`: the last observation, or
+`metadata.program_answer` when the program states the answer it leads to (a search finds it). The
 phrasing, and whether independent steps are batched into one turn, vary with the sample seed, so
 samples of one problem differ a little while staying correct.
 
@@ -48,6 +49,13 @@ _FINAL = (
     "Therefore {note} is {answer}, and the final answer is \\boxed{{{answer}}}.",
     "The result is {answer}.\n\n\\boxed{{{answer}}}",
 )
+# Closing lines when the answer is read from the observations (`metadata.program_answer`: a
+# search's passages, not a number the last tool returned).
+_READ = (
+    "From the results above, the answer is \\boxed{{{answer}}}.",
+    "Putting the results together: \\boxed{{{answer}}}.",
+    "So the answer is \\boxed{{{answer}}}.",
+)
 # How often a sample batches independent steps into one turn (several calls in one message).
 PARALLEL_RATE = 0.3
 NO_PROGRAM = (
@@ -69,6 +77,13 @@ def _refs(arguments: Any) -> set[int]:
     return set()
 
 
+def _depends(step: dict) -> set[int]:
+    """Steps a step needs first: its `"$k"` references and its `after` list (a step whose
+    literal arguments were read from an earlier result, e.g. a name a search found)."""
+    after = step.get("after") if isinstance(step.get("after"), list) else []
+    return _refs(step["arguments"]) | {k for k in after if isinstance(k, int)}
+
+
 class SolverTeacher(ScriptedTeacher):
     """Offline teacher that follows each problem's reference program (see `ScriptedTeacher`)."""
 
@@ -87,6 +102,10 @@ class SolverTeacher(ScriptedTeacher):
             return TurnResult({"role": "assistant", "content": text})
         k = len(outputs)
         if k >= len(program):
+            stated = conv.problem.metadata.get("program_answer")
+            if isinstance(stated, str) and stated:  # read from the observations, not the last one
+                text = rng.choice(_READ).format(answer=stated)
+                return TurnResult({"role": "assistant", "content": text})
             note = program[-1].get("note") or "the result"
             answer = outputs[-1]
             text = rng.choice(_FINAL).format(note=note, answer=answer)
@@ -95,7 +114,7 @@ class SolverTeacher(ScriptedTeacher):
         if random.Random(conv.seed).random() < PARALLEL_RATE:
             # Independent steps (using only results already known) go into the same turn.
             while len(steps) + k < len(program) and all(
-                r < k for r in _refs(program[k + len(steps)]["arguments"])
+                r < k for r in _depends(program[k + len(steps)])
             ):
                 steps.append(k + len(steps))
         try:
