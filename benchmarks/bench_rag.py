@@ -1,17 +1,19 @@
 """How fast does the rag BM25 retriever search, next to bm25s used directly?
 
-Writes a corpus of N short synthetic documents (people, towns, trades; deterministic), builds
-its index with `BM25Retriever.for_corpus` (cold: built and cached beside the corpus; then warm:
-loaded from the cache), and runs the same Q queries through
+Writes the built-in fictional world's corpus (2,440 pages), builds its index with
+`BM25Retriever.for_corpus` (cold: built and cached beside the corpus; then warm: loaded from
+the cache), and runs the same Q queries (its questions' search queries) through
 
-- `BM25Retriever.search(query, k)` (our tokenizer, deterministic tie order, `Passage` objects)
+- the `search` tool as a model calls it: `execute("search", {"query", "k"})` -> the bounded
+  executor -> `BM25Retriever.search` -> the rendered snippets (what the ratio is about);
+- `BM25Retriever.search(query, k)` alone (our tokenizer, deterministic tie order, `Passage`s);
 - a plain bm25s loop: `retriever.retrieve(bm25s.tokenize(query), k=k)` over the same texts
 
 in the same run, best of R rounds each, and prints
 
-    ratio = our searches/s / plain bm25s searches/s      (target >= 0.9)
+    ratio = search-tool calls/s / plain bm25s searches/s      (target >= 0.9)
 
-    python benchmarks/bench_rag.py [--docs 3000] [--queries 500] [--k 5] [--rounds 3]
+    python benchmarks/bench_rag.py [--queries 500] [--k 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,38 +33,22 @@ import bm25s  # noqa: E402
 
 from mentor_data.rag.corpus import BM25Retriever, Corpus  # noqa: E402
 
-SYLLABLES = "ka lo mi ren dar vel os tri bun ek sal mor qui zan fel ith por gau ne lys".split()
-TRADES = "baker smith weaver sailor scribe miller potter mason tanner archer".split()
 
+def world_docs_and_queries(n_queries: int, seed: int = 0) -> tuple[list[dict], list[str]]:
+    """The built-in world's pages, and the search queries of its questions' reference programs
+    (names and short queries, as the solver teacher and the students send them)."""
+    from mentor_data.rag.questions import world_questions
+    from mentor_data.rag.world import build_world, world_documents
 
-def name(rng: random.Random, parts: int) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(parts)).capitalize()
-
-
-def make_docs(n: int, seed: int = 0) -> list[dict]:
-    """n short documents: a person, where they were born, their trade, a year and a town."""
+    world = build_world(seed)
+    queries = [
+        step["arguments"]["query"]
+        for q in world_questions(world, seed=seed)
+        for step in q["program"]
+        if step["tool"] == "search"
+    ]
     rng = random.Random(seed)
-    towns = sorted({f"{name(rng, 2)} {rng.choice(['Harbour', 'Ford', 'Hill', 'Vale'])}"
-                    for _ in range(n // 5)})  # fmt: skip
-    docs, titles = [], set()
-    while len(docs) < n:
-        title = f"{name(rng, 2)} {name(rng, 3)}"
-        if title.casefold() in titles:
-            continue
-        titles.add(title.casefold())
-        text = (
-            f"{title} was born in {rng.choice(towns)} in {rng.randint(1800, 2000)}. "
-            f"{title.split()[0]} worked as a {rng.choice(TRADES)} and later moved to "
-            f"{rng.choice(towns)}, where a street is named after the family."
-        )
-        docs.append({"id": f"doc{len(docs)}", "title": title, "text": text})
-    return docs
-
-
-def make_queries(docs: list[dict], n: int, seed: int = 1) -> list[str]:
-    rng = random.Random(seed)
-    forms = ["Where was {} born?", "What trade did {} have?", "{} family street", "{}"]
-    return [rng.choice(forms).format(rng.choice(docs)["title"]) for _ in range(n)]
+    return world_documents(world), rng.sample(queries, min(n_queries, len(queries)))
 
 
 def per_second(fn, queries: list[str], rounds: int) -> float:
@@ -77,13 +63,11 @@ def per_second(fn, queries: list[str], rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=3000, help="documents in the corpus")
     parser.add_argument("--queries", type=int, default=500, help="queries per round")
-    parser.add_argument("--k", type=int, default=5, help="passages per search")
+    parser.add_argument("--k", type=int, default=3, help="passages per search (the tool's default)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (the best counts)")
     args = parser.parse_args()
-    docs = make_docs(args.docs)
-    queries = make_queries(docs, args.queries)
+    docs, queries = world_docs_and_queries(args.queries)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.jsonl"
         path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
@@ -109,13 +93,21 @@ def main() -> None:
         tokens = bm25s.tokenize(q, stopwords="en", show_progress=False)
         plain.retrieve(tokens, k=args.k, show_progress=False)
 
-    hits = sum(ours.search(q, args.k)[0].title in q for q in queries if ours.search(q, args.k))
-    print(f"top-1 is the queried person for {hits}/{len(queries)} queries")
+    from mentor_data.rag.tools import rag_registry
+    from mentor_data.tools import execute
+
+    tools = rag_registry(cached)
+    hits = sum(bool(r) and r[0].title == q for q in queries for r in [cached.search(q, args.k)])
+    print(f"top-1 is the queried page for {hits}/{len(queries)} queries")
+    tool_ps = per_second(
+        lambda q: execute("search", {"query": q, "k": args.k}, tools), queries, args.rounds
+    )
     ours_ps = per_second(lambda q: cached.search(q, args.k), queries, args.rounds)
     plain_ps = per_second(plain_search, queries, args.rounds)
-    print(f"BM25Retriever.search: {ours_ps:,.0f} searches/s (k={args.k}, {len(queries)} queries)")
-    print(f"plain bm25s retrieve: {plain_ps:,.0f} searches/s")
-    print(f"ratio: {ours_ps / plain_ps:.2f} (target >= 0.9)")
+    print(f"search tool (executor):  {tool_ps:,.0f} calls/s (k={args.k}, {len(queries)} queries)")
+    print(f"BM25Retriever.search:    {ours_ps:,.0f} searches/s")
+    print(f"plain bm25s retrieve:    {plain_ps:,.0f} searches/s")
+    print(f"ratio: {tool_ps / plain_ps:.2f} (search tool / plain bm25s; target >= 0.9)")
 
 
 if __name__ == "__main__":
