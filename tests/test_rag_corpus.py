@@ -17,11 +17,11 @@ from mentor_data.rag.corpus import (
     Corpus,
     CorpusError,
     Passage,
-    RemoteRetriever,
     Retriever,
     RetrieverError,
     get_retriever,
 )
+from mentor_data.rag.remote import RemoteRetriever
 
 DOCS = [
     {"id": "d1", "title": "Marn Velloway", "text": "Marn Velloway was born in Oskar Harbour."},
