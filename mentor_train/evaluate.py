@@ -191,10 +191,10 @@ class EvalResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        schema = _ROW_SCHEMA(pl)
-        if any("parse_failure" in r for r in self.rows):
-            schema.update({"parse_failure": pl.Boolean, "bfcl_reason": pl.String})
-        table = pl.DataFrame(self.rows, schema=schema, strict=False)
+        # The shared columns typed; a domain's own (BFCL's parse_failure, RAG's em and f1) inferred.
+        table = pl.DataFrame(
+            self.rows, schema_overrides=_ROW_SCHEMA(pl), strict=False, infer_schema_length=None
+        )
         results = out / RESULTS_FILE
         table.write_parquet(results)
         summary = out / SUMMARY_FILE

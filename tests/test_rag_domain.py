@@ -184,3 +184,48 @@ def test_a_retriever_that_hangs_or_refuses_fails_before_any_row(env, tmp_path, s
     result = run(env, "generate", "--problems", spec, "--name", "bad")
     assert result.exit_code == 1 and "the retriever does not answer" in result.output
     assert url in result.output and not (tmp_path / "data" / "bad").exists()
+
+
+def test_eval_reports_em_and_f1_per_question_type(tmp_path):
+    import polars as pl
+
+    from mentor_data.domains import get_domain
+    from mentor_train.evaluate import EvalResult, _add_domain_reports, metrics, score_row
+
+    def row(i, qtype, said):
+        return {
+            "problem_id": f"q{i}",
+            "domain": "rag",
+            "question": "?",
+            "answer": "Treluvia",
+            "metadata": {"type": qtype, "aliases": ["Treluvia"]},
+            "finish_reason": "stop",
+            "messages": [
+                {"role": "user", "content": "?"},
+                {"role": "assistant", "content": f"\\boxed{{{said}}}"},
+            ],
+        }
+
+    rows = [
+        score_row(r, ["search"])
+        for r in (
+            row(0, "bridge", "treluvia"),
+            row(1, "bridge", "Treluvia City"),
+            row(2, "deep", "x"),
+        )
+    ]
+    overall = metrics(rows, None)
+    per_family = {
+        f: metrics([r for r in rows if r["family"] == f], None) for f in ("bridge", "deep")
+    }
+    _add_domain_reports(rows, overall, per_family)
+    assert (
+        overall["exact_match"] == pytest.approx(1 / 3)
+        and per_family["bridge"]["exact_match"] == 0.5
+    )
+    assert per_family["bridge"]["f1"] == pytest.approx((1 + 2 / 3) / 2, abs=1e-3)
+    result = EvalResult("m", "m", overall, per_family, rows, {})
+    results, _ = result.write(tmp_path)
+    assert pl.read_parquet(results)["f1"].to_list() == [1.0, 0.6667, 0.0]
+    table = get_domain("rag").format_eval_report(result)
+    assert "| bridge | 2 | 50.0% |" in table
