@@ -176,8 +176,9 @@ class FakeOpenAIServer:
                 step = program[len(outputs)]
                 call = (step["tool"], resolve_arguments(step["arguments"], outputs))
                 text = f"Next I compute {step.get('note', 'a step')}."
-            else:
-                text = f"So the answer is \\boxed{{{outputs[-1]}}}."
+            else:  # the stated answer of a program whose last step is a search, else its output
+                stated = problem.metadata.get("program_answer") or outputs[-1]
+                text = f"So the answer is \\boxed{{{stated}}}."
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if call is not None:

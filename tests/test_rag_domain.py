@@ -229,3 +229,20 @@ def test_eval_reports_em_and_f1_per_question_type(tmp_path):
     assert pl.read_parquet(results)["f1"].to_list() == [1.0, 0.6667, 0.0]
     table = get_domain("rag").format_eval_report(result)
     assert "| bridge | 2 | 50.0% |" in table
+
+
+def test_an_llm_teacher_over_the_builtin_world(env, tmp_path):
+    """The openai teacher (the local fake server plays the reference programs) searches the
+    built-in world through the same domain tools; every row verifies."""
+    from mentor_data.problems import load_problems
+    from tests.fake_openai_server import FakeOpenAIServer
+
+    spec = "rag:builtin?n=12"
+    with FakeOpenAIServer(load_problems(spec)) as teacher:
+        generated = run(
+            env, "generate", "--problems", spec, "--name", "llm", "--teacher", "openai",
+            "--base-url", teacher.base_url, "--model", "teacher",
+        )  # fmt: skip
+    assert generated.exit_code == 0, generated.output
+    result = run(env, "verify", "llm")
+    assert result.exit_code == 0 and "12/12 verified" in result.output, result.output
