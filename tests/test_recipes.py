@@ -15,6 +15,7 @@ from mentor_train.configs import (
     build_configs,
     coerce,
     load_recipe,
+    model_init_kwargs_error,
     parse_overrides,
     read_recipe,
 )
@@ -62,7 +63,8 @@ def test_every_recipe_loads(path, gpu_checks_pass):
         assert isinstance(recipe.script_args, GRPOScriptArguments)
         assert isinstance(recipe.training_args, MentorGRPOConfig)
         assert recipe.training_args.max_tool_calling_iterations >= 1
-        if recipe.script_args.row_tools:  # BFCL: each row offers its own functions
+        if recipe.script_args.row_tools or recipe.script_args.domain_tools:
+            # BFCL: each row offers its own functions; RAG/user domains run each row's own tools
             assert recipe.script_args.registry() is None
         else:
             assert recipe.script_args.registry().names()
@@ -208,3 +210,13 @@ def test_missing_recipe_file(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(RecipeError, match="must be a mapping"):
         load_recipe(bad, "grpo")
+
+
+def test_a_model_init_kwargs_type_error_names_the_key():
+    exc = TypeError("Qwen2ForCausalLM.__init__() got an unexpected keyword argument 'nosuch'")
+    error = model_init_kwargs_error(exc, {"dtype": "float32", "nosuch": 1})
+    assert isinstance(error, RecipeError)
+    assert str(error).startswith("model_init_kwargs.nosuch: the model does not accept")
+    assert model_init_kwargs_error(exc, {"dtype": "float32"}) is None
+    assert model_init_kwargs_error(TypeError("unsupported operand"), {"nosuch": 1}) is None
+    assert model_init_kwargs_error(exc, None) is None
