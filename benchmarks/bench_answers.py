@@ -13,7 +13,13 @@ style judge, math-verify's `verify(parse(gold), parse(pred))` in-process, on the
 and prints every rate against the method doc's anchor (~1,100 completions/s/core). A last
 row scores pairs as GRPO does (8 rollouts per prompt share a gold; answers repeat), cold.
 
-    python benchmarks/bench_answers.py [--pairs 5000] [--seed 0]
+Most LaTeX pairs (roots, multiples of pi, polynomials, sets of numbers) are judged exactly
+in-process; `--worker-baseline` adds a row with that path off (every LaTeX pair through the
+worker, as before it existed), and `--latex-share` changes the share of LaTeX pairs. The
+last lines print the cold rate against the reference measured in the same run (target: 5x).
+
+    python benchmarks/bench_answers.py [--pairs 5000] [--seed 0] [--latex-share 0.1]
+                                       [--worker-baseline]
 """
 
 from __future__ import annotations
@@ -78,12 +84,12 @@ def latex_pair(rng: random.Random) -> tuple[str, str]:
     return gold, good if right else bad
 
 
-def build_mix(n: int, seed: int) -> list[tuple[str, str]]:
+def build_mix(n: int, seed: int, latex_share: float = 0.1) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     seen: set[tuple[str, str]] = set()
     pairs: list[tuple[str, str]] = []
     while len(pairs) < n:
-        pair = latex_pair(rng) if rng.random() < 0.1 else numeric_pair(rng)
+        pair = latex_pair(rng) if rng.random() < latex_share else numeric_pair(rng)
         gold, pred = pair
         if (pred, gold) not in seen:
             seen.add((pred, gold))
@@ -103,6 +109,12 @@ def grpo_groups(n: int, seed: int, group: int = 8) -> list[tuple[str, str]]:
         for _ in range(group):
             pairs.append((right if rng.random() < 0.5 else rng.choice(wrong), gold))
     return pairs[:n]
+
+
+def clear_caches() -> None:
+    answers._VERDICTS.clear()
+    answers._parse_number_cached.cache_clear()
+    answers._exact_of.cache_clear()
 
 
 def time_judge(pairs: list[tuple[str, str]]) -> tuple[float, dict[str, int]]:
@@ -127,26 +139,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5_000, help="distinct pairs in the mix")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latex-share", type=float, default=0.1, help="share of LaTeX pairs")
+    parser.add_argument(
+        "--worker-baseline",
+        action="store_true",
+        help="also time the cold mix with the exact in-process LaTeX path off",
+    )
     args = parser.parse_args()
 
-    pairs = build_mix(args.pairs, args.seed)
+    pairs = build_mix(args.pairs, args.seed, args.latex_share)
     n_latex = sum(1 for p, g in pairs if "\\" in p + g or "x^2" in g)
     start = time.perf_counter()
-    check_answer("\\sqrt{2}", "\\sqrt{2}")  # start the worker outside the timings
-    startup = time.perf_counter() - start
-    answers._VERDICTS.clear()
-    answers._parse_number_cached.cache_clear()
+    check_answer("\\sqrt{2}", "2")  # start the worker outside the timings (a number gold
+    startup = time.perf_counter() - start  # against LaTeX goes to the worker)
+    clear_caches()
 
     cold, counts = time_judge(pairs)
     warm, _ = time_judge(pairs)
     fast = [(p, g) for p, g in pairs if answers._number_of(g) and answers._number_of(p)]
-    answers._VERDICTS.clear()
-    answers._parse_number_cached.cache_clear()
+    clear_caches()
     fast_s, _ = time_judge(fast)
+    baseline_s = None
+    if args.worker_baseline:
+        clear_caches()
+        answers._EXACT_PATH = False
+        try:
+            baseline_s, baseline_counts = time_judge(pairs)
+        finally:
+            answers._EXACT_PATH = True
+        if baseline_counts != counts:  # a worker timeout on a loaded machine is an ERROR
+            print(f"verdicts with the exact LaTeX path off: {baseline_counts}")
     reference = time_reference(pairs)
     grpo = grpo_groups(args.pairs, args.seed + 1)
-    answers._VERDICTS.clear()
-    answers._parse_number_cached.cache_clear()
+    clear_caches()
     grpo_s, _ = time_judge(grpo)
 
     n = len(pairs)
@@ -155,6 +180,10 @@ def main() -> None:
         ("warm cache", n / warm),
         (f"fast path only ({len(fast)} pairs, cold)", len(fast) / fast_s),
         ("GRPO-like (8 rollouts/prompt), cold start", len(grpo) / grpo_s),
+    ]
+    if baseline_s is not None:
+        rows.append(("cold cache, exact LaTeX path off (worker)", n / baseline_s))
+    rows += [
         ("math-verify parse+verify, in-process", n / reference),
     ]
     print(f"{n} pairs ({n_latex} with LaTeX), verdicts {counts}")
@@ -165,6 +194,10 @@ def main() -> None:
             f"{name:45s} {rate:12,.0f} {rate / ANCHOR_PER_S:9.1f}x {rate / (n / reference):14.1f}x"
         )
     print(f"anchor: {ANCHOR_PER_S:,} completions/s/core (reference MENTOR reward, method doc)")
+    ratio = reference / cold
+    print(f"cold / reference, same mix, same run: {ratio:.1f}x (target >= 5x)")
+    if baseline_s is not None:
+        print(f"cold with the exact LaTeX path off / reference: {reference / baseline_s:.1f}x")
 
 
 if __name__ == "__main__":

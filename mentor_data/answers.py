@@ -17,6 +17,13 @@ How a pair is judged:
    (integers, decimals, `a/b`, `\\frac{a}{b}`, `a^n`, `1.5e3`, `1.5 \\times 10^{3}`, with an
    optional `%`) they are compared exactly with `fractions.Fraction`: 0.75 == 3/4 exactly,
    391.0 == 391. This takes microseconds and covers most rows of this project.
+   Then, when the gold is not a plain number, simple LaTeX is judged exactly in-process too
+   (`_exact_verdict`): integers, `\\frac{}{}`, `\\sqrt{}` of a rational, `\\pi`, one variable,
+   sums, products and small integer powers, as exact sums of rational * var^i * pi^j *
+   sqrt(squarefree) (these terms are independent, so equal sums are equal values), and sets
+   of such constants (`\\{a, b\\}`, `a, b`). It returns PASS/FAIL only where the worker's
+   verdict is certain (small coefficients; rationals unequal beyond 50 digits) and leaves
+   everything else (decimals, several variables, `x(x+1)`, mixed numbers) to the worker.
 4. Slow path, in a worker process: math-verify, gold first (`verify` is asymmetric), on
    LaTeX wrapped in `\\boxed{...}` so that bare LaTeX (`\\sqrt{2}`, `{64}`, `\\text{5}`)
    parses (a bare `pi` is read as \\pi, not p*i), with a restricted sympy fallback when
@@ -449,6 +456,336 @@ def _numbers_match(gold: _Num, pred: _Num) -> bool | None:
     if True in results:
         return True
     return None if None in results else False
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact in-process path for simple LaTeX (roots, pi, one-variable polynomials, number sets)
+# ---------------------------------------------------------------------------------------------
+
+_EXACT_PATH = True  # tests switch it off to get the worker's verdicts for comparison
+_EXACT_MAX_CHARS = 200
+_EXACT_MAX_INT_DIGITS = 6
+_EXACT_MAX_POWER = 12
+_EXACT_MAX_COEF = 10**6  # bigger coefficients next to roots, pi or a variable: the worker
+_EXACT_MAX_BITS = 4_000  # a rational this long stops the exact path (the worker can time out)
+_EXACT_VARS = frozenset("xyztnk")
+_EXACT_TOKEN = re.compile(
+    r"\s*(?:(?P<int>\d+)|(?P<cmd>\\(?:frac|sqrt|pi|cdot|times)(?![A-Za-z]))"
+    r"|(?P<var>[A-Za-z])(?![A-Za-z])|(?P<op>[-+*^(){}]))"
+)
+_SQUAREFREE_PRIMES: list[int] = []
+
+# A value is a polynomial: {(power of the variable, power of pi, squarefree s): coefficient},
+# meaning sum(coef * var**i * pi**j * sqrt(s)). These monomials are linearly independent over
+# the rationals, so two values are equal exactly when their dicts are.
+_Poly = dict
+
+
+class _NotExact(Exception):
+    """The text is outside what the exact path reads; the worker judges it."""
+
+
+def _squarefree(n: int) -> tuple[int, int]:
+    """(m, s) with n == m*m*s and s squarefree, for 0 < n <= 10**12."""
+    if not _SQUAREFREE_PRIMES:
+        sieve = bytearray([1]) * 10_001
+        for p in range(2, 10_001):
+            if sieve[p]:
+                _SQUAREFREE_PRIMES.append(p)
+                sieve[p * p :: p] = bytearray(len(sieve[p * p :: p]))
+    m, s = 1, 1
+    for p in _SQUAREFREE_PRIMES:
+        if p * p > n:
+            break
+        while n % (p * p) == 0:
+            n //= p * p
+            m *= p
+        if n % p == 0:
+            n //= p
+            s *= p
+    r = math.isqrt(n)  # what is left has no prime factor below 10**4: p, p*q or p*p
+    if r * r == n:
+        return m * r, s
+    return m, s * n
+
+
+def _p_add(a: _Poly, b: _Poly, sign: int = 1) -> _Poly:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + sign * v
+        if not out[k]:
+            del out[k]
+    return out
+
+
+def _p_mul(a: _Poly, b: _Poly) -> _Poly:
+    out: _Poly = {}
+    for (i1, j1, s1), c1 in a.items():
+        for (i2, j2, s2), c2 in b.items():
+            g = math.gcd(s1, s2)
+            m, s = g, (s1 // g) * (s2 // g)  # sqrt(s1*s2) = g*sqrt(s1/g*s2/g), squarefree
+            k = (i1 + i2, j1 + j2, s)
+            c = c1 * c2 * m
+            if c.numerator.bit_length() + c.denominator.bit_length() > _EXACT_MAX_BITS:
+                raise _NotExact
+            out[k] = out.get(k, 0) + c
+            if not out[k]:
+                del out[k]
+    if len(out) > 64:
+        raise _NotExact
+    return out
+
+
+def _p_const(p: _Poly) -> bool:
+    return all(i == 0 for i, _, _ in p)
+
+
+def _p_rational(p: _Poly) -> Fraction | None:
+    if not p:
+        return Fraction(0)
+    if len(p) == 1 and (0, 0, 1) in p:
+        return Fraction(p[(0, 0, 1)])
+    return None
+
+
+class _ExactParser:
+    """Recursive descent over a tiny LaTeX grammar; raises _NotExact on anything else."""
+
+    def __init__(self, text: str) -> None:
+        self.toks: list[tuple[str, str]] = []
+        pos = 0
+        text = text.rstrip()
+        while pos < len(text):
+            m = _EXACT_TOKEN.match(text, pos)
+            if m is None or m.end() == pos:
+                raise _NotExact
+            kind = m.lastgroup or ""
+            value = m.group(kind)
+            if kind == "int" and len(value) > _EXACT_MAX_INT_DIGITS:
+                raise _NotExact
+            if kind == "var":
+                if value not in _EXACT_VARS:
+                    raise _NotExact
+            self.toks.append((kind, value))
+            pos = m.end()
+        self.i = 0
+        self.var: str | None = None
+        self.depth = 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.toks[self.i] if self.i < len(self.toks) else ("end", "")
+
+    def take(self, value: str) -> None:
+        if self.peek()[1] != value:
+            raise _NotExact
+        self.i += 1
+
+    def parse(self) -> _Poly:
+        p = self.expr()
+        if self.i != len(self.toks):
+            raise _NotExact
+        return p
+
+    def expr(self) -> _Poly:
+        self.depth += 1
+        if self.depth > 20:
+            raise _NotExact
+        total: _Poly = {}
+        sign = 1
+        if self.peek()[1] in "+-" and self.peek()[0] == "op":
+            sign = -1 if self.toks[self.i][1] == "-" else 1
+            self.i += 1
+        while True:
+            total = _p_add(total, self.term(), sign)
+            kind, value = self.peek()
+            if kind == "op" and value in "+-":
+                sign = -1 if value == "-" else 1
+                self.i += 1
+                continue
+            self.depth -= 1
+            return total
+
+    def term(self) -> _Poly:
+        p = self.factor()
+        while True:
+            kind, value = self.peek()
+            if kind == "op" and value == "*" or kind == "cmd" and value in ("\\cdot", "\\times"):
+                self.i += 1
+            elif not (kind in ("int", "var") or kind == "cmd" or value in ("(", "{")):
+                return p
+            elif (
+                kind == "int"
+                or value == "{"
+                or (value == "(" and self.toks[self.i - 1][0] == "var")
+                or (value == "\\frac" and self.toks[self.i - 1][0] == "int")
+            ):
+                raise _NotExact  # `2 3`, `2{3}`, `x(x+1)` (a function?), `4\\frac{2}{3}` (4 2/3)
+            p = _p_mul(p, self.factor())
+
+    def factor(self) -> _Poly:
+        base = self.atom()
+        if self.peek() != ("op", "^"):
+            return base
+        self.i += 1
+        kind, value = self.peek()
+        if kind == "int" and len(value) == 1:
+            self.i += 1
+        elif value == "{":
+            self.i += 1
+            kind, value = self.peek()
+            if kind != "int":
+                raise _NotExact
+            self.i += 1
+            self.take("}")
+        else:
+            raise _NotExact
+        n = int(value)
+        if n > _EXACT_MAX_POWER:
+            raise _NotExact
+        out: _Poly = {(0, 0, 1): Fraction(1)}
+        for _ in range(n):
+            out = _p_mul(out, base)
+        return out
+
+    def group(self) -> _Poly:
+        self.take("{")
+        p = self.expr()
+        self.take("}")
+        return p
+
+    def atom(self) -> _Poly:
+        kind, value = self.peek()
+        self.i += 1
+        if kind == "int":
+            return {(0, 0, 1): Fraction(int(value))} if int(value) else {}
+        if kind == "var":
+            if self.var not in (None, value):
+                raise _NotExact  # several variables: the worker
+            self.var = value
+            return {(1, 0, 1): Fraction(1)}
+        if value == "\\pi":
+            return {(0, 1, 1): Fraction(1)}
+        if value == "(":
+            p = self.expr()
+            self.take(")")
+            return p
+        if value == "{":
+            self.i -= 1
+            return self.group()
+        if value == "\\frac":
+            num, den = self.group(), self.group()
+            return _p_mul(num, self.inverse(den))
+        if value == "\\sqrt":
+            r = _p_rational(self.group())
+            if r is None or r < 0 or r.numerator * r.denominator > 10**12:
+                raise _NotExact
+            if r == 0:
+                return {}
+            m, s = _squarefree(r.numerator * r.denominator)
+            return {(0, 0, s): Fraction(m, r.denominator)}
+        raise _NotExact
+
+    def inverse(self, p: _Poly) -> _Poly:
+        if len(p) != 1:
+            raise _NotExact  # zero, or a sum in a denominator: the worker
+        (((i, j, s), c),) = p.items()
+        if i:
+            raise _NotExact
+        return {(0, -j, s): 1 / (c * s)}
+
+
+def _exact_ok(p: _Poly, rational_ok: bool = True) -> bool:
+    """Whether `p` is small enough that no unequal value of the path comes within the
+    worker's 50-digit tolerance of it: a rational (compared with that tolerance), or at most
+    4 terms with numerators and denominators up to 10**6 and pi to a power of at most 3."""
+    if rational_ok and all(k == (0, 0, 1) for k in p):
+        return True
+    return len(p) <= 4 and all(
+        abs(c.numerator) <= _EXACT_MAX_COEF
+        and c.denominator <= _EXACT_MAX_COEF
+        and abs(j) <= 3
+        and s <= _EXACT_MAX_COEF
+        for (_, j, s), c in p.items()
+    )
+
+
+_EXACT_SET = re.compile(r"\\\{(.*)\\\}", re.DOTALL)
+
+
+def _split_top(s: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for k, c in enumerate(s):
+        if c in "({":
+            depth += 1
+        elif c in ")}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(s[start:k])
+            start = k + 1
+    parts.append(s[start:])
+    return parts
+
+
+@lru_cache(maxsize=16_384)
+def _exact_of(text: str) -> tuple[str | None, Any] | None:
+    """("one", (var, poly)) or ("set", frozenset of constant polys) for simple LaTeX, else None.
+
+    Reads integers, `\\frac{}{}`, `\\sqrt{}` of a rational, `\\pi`, one variable among x, y,
+    z, t, n, k, `+ - * \\cdot \\times`, implicit products, parentheses and small integer
+    powers; or a set of at least two distinct constants (`\\{a, b\\}` or `a, b`).
+    """
+    s = _clean(text)
+    if len(s) > _EXACT_MAX_CHARS or "\\\\" in s or re.search(r"\d\s*,\s*\d{3}(?!\d)", s):
+        return None
+    try:
+        m = _EXACT_SET.fullmatch(s)
+        inner = m.group(1) if m else s
+        if "\\{" in inner or "\\}" in inner:
+            return None
+        parts = _split_top(inner)
+        if len(parts) == 1:
+            if m:
+                return None  # `\{5\}`: the worker
+            parser = _ExactParser(s)
+            p = parser.parse()
+            return ("one", (parser.var if not _p_const(p) else None, p)) if _exact_ok(p) else None
+        items = []
+        for part in parts:
+            parser = _ExactParser(part)
+            p = parser.parse()
+            if parser.var is not None or not _exact_ok(p, False) or not part.strip():
+                return None
+            items.append(frozenset(p.items()))
+        if len(set(items)) != len(items):
+            return None  # `5, 5`: duplicates collapse in a set; the worker decides
+        return "set", frozenset(items)
+    except (_NotExact, RecursionError, ZeroDivisionError):
+        return None
+
+
+def _exact_verdict(pred_text: str, gold_text: str) -> bool | None:
+    """PASS/FAIL of two simple LaTeX answers decided exactly, or None to ask the worker."""
+    if len(pred_text) > _EXACT_MAX_CHARS * 2 or len(gold_text) > _EXACT_MAX_CHARS * 2:
+        return None
+    g = _exact_of(gold_text)
+    if g is None:
+        return None
+    p = _exact_of(pred_text)
+    if p is None:
+        return None
+    if g[0] == "set" or p[0] == "set":
+        if g[0] == p[0]:
+            return g[1] == p[1]
+        return False if p[0] == "set" else None  # several answers for one gold
+    (g_var, g_poly), (p_var, p_poly) = g[1], p[1]
+    if g_var != p_var:
+        return None
+    if g_poly == p_poly:
+        return True
+    g_val, p_val = _p_rational(g_poly), _p_rational(p_poly)
+    if g_val is not None and p_val is not None and _close(g_val, p_val, _EQUAL_REL_TOL):
+        return None  # unequal but equal to 50 digits: the worker's rule decides
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1009,6 +1346,13 @@ def _check(pred: object, gold: object, timeout_s: float) -> Verdict:
                 return verdict
     elif _GOLD_PROBLEMS.get(gold_text):
         return Verdict.ERROR
+    if _EXACT_PATH and g is None:  # a plain-number gold keeps its judge (the worker's tests)
+        same = _exact_verdict(pred_text, gold_text)
+        if same is not None:
+            verdict = Verdict.PASS if same else Verdict.FAIL
+            if cacheable:
+                _VERDICTS.put(key, verdict)
+            return verdict
     reply = _WORKER.request({"op": "judge", "pred": pred_text, "gold": gold_text}, timeout_s)
     verdict = Verdict(reply.get("verdict", "error"))
     if reply.get("gold_problem"):

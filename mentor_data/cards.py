@@ -292,6 +292,19 @@ def _body(
             if note:
                 out.append("\n" + note)
         reasons = verify.get("reasons") or {}
+        if "no_tool_call" in reasons or verify.get("min_calls") is not None:
+            required = verify.get("min_calls")
+            out.append(
+                "\nA trajectory whose answer was right but that made fewer well-formed tool "
+                + (
+                    f"calls than {required}"
+                    if required is not None
+                    else "calls than its domain requires (1; BFCL 0)"
+                )
+                + " is rejected as `no_tool_call` "
+                f"({reasons.get('no_tool_call', 0)} rows): it solved the problem without its "
+                "tools, so it is no tool-use demonstration."
+            )
         out += [
             "",
             _md_table(

@@ -103,27 +103,98 @@ def _command_line(ctx: typer.Context | None = None) -> str:
 # -- store -------------------------------------------------------------------------------------
 @app.command("ls")
 def ls_cmd(data_dir: DataDir = None) -> None:
-    """List datasets and their versions (rows, created, parent, command)."""
+    """List datasets and versions (rows, created, parent, command), broken versions, drafts."""
     from rich.console import Console
     from rich.table import Table
 
+    from mentor_data.store import ManifestError
+
     store = _store(data_dir)
     table = Table("dataset", "version", "rows", "created", "parent", "command")
+    broken = []
     for name in store.names():
         for v in store.versions(name):
-            m = store.manifest(f"{name}@v{v}")
+            try:
+                m = store.manifest(f"{name}@v{v}")
+            except ManifestError as exc:
+                broken.append(exc)
+                table.add_row(name, f"v{v}", "-", "", "", "broken (see below)")
+                continue
             table.add_row(
                 name,
                 f"v{v}",
                 str(m["rows"]),
-                m["created_at"],
+                str(m.get("created_at") or ""),
                 m.get("parent") or "",
                 (m.get("command") or "")[:60],
             )
+    drafts = store.drafts()
     if not table.rows:
         typer.echo(f"no datasets in {store.root}")
+    else:
+        Console().print(table)
+    for exc in broken:
+        typer.echo(f"broken: {exc}")
+    for d in drafts:
+        state = "in use by a running command" if d.in_use else "orphaned"
+        typer.echo(f"draft: {d.label} ({_age(d.age_s)} old, {_size(d.bytes)}, {state})")
+    if any(not d.in_use for d in drafts):
+        typer.echo(
+            "orphaned drafts are left by killed runs (rerunning the same generate resumes "
+            "its draft); `mentor-data drafts --remove` deletes them"
+        )
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+@app.command("drafts")
+def drafts_cmd(
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove",
+            help="Delete the drafts no running command holds (a generate draft is what a rerun "
+            "of the same command resumes from).",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List unfinished drafts (NAME/.draft-ID, left by killed runs) with their age and size.
+
+    Exit code: 0, or 1 when --remove had to keep a draft a running command holds."""
+    store = _store(data_dir)
+    if not remove:
+        drafts = store.drafts()
+        if not drafts:
+            typer.echo(f"no drafts in {store.root}")
+        for d in drafts:
+            state = "in use by a running command" if d.in_use else "orphaned"
+            typer.echo(f"{d.path}  {_age(d.age_s)} old  {_size(d.bytes)}  {state}")
         return
-    Console().print(table)
+    removed, refused = store.remove_drafts()
+    if not removed and not refused:
+        typer.echo(f"no drafts in {store.root}")
+    for d in removed:
+        typer.echo(f"removed {d.path} ({_size(d.bytes)})")
+    if refused:
+        _fail(
+            "kept drafts in use by a running command: "
+            + ", ".join(str(d.path) for d in refused)
+            + "; wait for it to finish or stop it, then run `mentor-data drafts --remove` again"
+        )
 
 
 @app.command("show")
@@ -223,6 +294,14 @@ def verify_cmd(
     judge_timeout: Annotated[
         float | None, typer.Option(help="Seconds per answer check (default: 5).")
     ] = None,
+    min_calls: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Tool calls a row needs to pass, else no_tool_call (default: the domain's: "
+            "1, BFCL 0; 0 keeps rows that answered without tools).",
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(help="Dataset to write (default: the input's name, as a new version)."),
@@ -248,6 +327,7 @@ def verify_cmd(
         "per_problem": per_problem,
         "workers": workers,
         "judge_timeout_s": judge_timeout,
+        "min_calls": min_calls,
         "domain": domain,
         "tools": tools,
         "mcp": mcp,
@@ -282,6 +362,13 @@ def verify_cmd(
         typer.secho(
             f"warning: {s.reasons['tool_not_loaded']} rows call tools that are not loaded; pass "
             "the --tools/--mcp/--domain that generated them",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if s.reasons.get("no_tool_call"):
+        typer.secho(
+            f"warning: {s.reasons['no_tool_call']} rows reached the answer without calling a "
+            "tool and were not verified (no_tool_call); --min-calls 0 keeps them",
             fg=typer.colors.YELLOW,
             err=True,
         )
@@ -429,9 +516,13 @@ def publish_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Upload a version's Parquet shards and card to the Hub: one commit and a tag vN."""
-    from mentor_data.hub import publish, write_upload_folder
+    from mentor_data.hub import HubError, RepoIdError, check_repo_id, publish, write_upload_folder
     from mentor_data.store import StoreError
 
+    try:
+        check_repo_id(repo_id)
+    except RepoIdError as exc:
+        _fail(str(exc), 2)
     try:
         if dry_run is not None:
             r = write_upload_folder(
@@ -447,7 +538,7 @@ def publish_cmd(
             revision=revision,
             license=license,
         )
-    except (StoreError, FileExistsError) as exc:
+    except (StoreError, FileExistsError, HubError) as exc:
         _fail(str(exc))
     typer.echo(
         f"published {r.ref} to {r.repo_id}: {r.commit_url}" + (f" (tag {r.tag})" if r.tag else "")
@@ -569,8 +660,12 @@ def _call_tools(name, arguments, batch, env) -> None:
     if batch is not None:
         if name is not None:
             raise typer.BadParameter("give either NAME JSON_ARGS or --batch FILE, not both")
-        if str(batch) != "-" and not batch.is_file():
-            raise typer.BadParameter(f"no such file: {batch}", param_hint="--batch")
+        from mentor_data.ingest import input_file_problem
+
+        # Any readable non-directory: a file, a FIFO, /dev/stdin, /dev/fd/N.
+        problem = None if str(batch) == "-" else input_file_problem(batch)
+        if problem is not None:
+            raise typer.BadParameter(problem, param_hint="--batch")
         calls = errors = 0
         for result in execute_batch(_text_lines(batch), run=env.run):
             typer.echo(json.dumps(result, ensure_ascii=False))
@@ -674,7 +769,18 @@ def generate_cmd(
         ),
     ] = None,
     request_timeout: Annotated[
-        float | None, typer.Option(help="Seconds per API request (default: 120).")
+        float | None,
+        typer.Option(
+            help="Seconds per API request before it is retried (default: 120); raise it for a "
+            "slow local server."
+        ),
+    ] = None,
+    extra_body: Annotated[
+        str | None,
+        typer.Option(
+            help="A JSON object merged into every request body (openai), e.g. "
+            '\'{"tool_choice": "required"}\' or a server\'s "grammar".'
+        ),
     ] = None,
     max_retries: Annotated[
         int | None,
@@ -706,7 +812,7 @@ def generate_cmd(
     from rich.table import Table
 
     from mentor_data.domains import DomainError
-    from mentor_data.generate import GenerateConfig, generate
+    from mentor_data.generate import GenerateConfig, GenerationAborted, generate
     from mentor_data.store import StoreError
     from mentor_data.teachers import GenerationConfig
 
@@ -717,6 +823,18 @@ def generate_cmd(
         prompt = None
         if system_prompt is not None:
             prompt = system_prompt.read_text(encoding="utf-8").strip()
+        body = None
+        if extra_body is not None:
+            try:
+                body = json.loads(extra_body)
+            except ValueError as exc:
+                _fail(f"--extra-body is not valid JSON ({exc}): {extra_body!r}", 2)
+            if not isinstance(body, dict):
+                _fail(
+                    f'--extra-body must be a JSON object, e.g. \'{{"tool_choice": "required"}}\''
+                    f", not {extra_body!r}",
+                    2,
+                )
         gen = GenerationConfig(
             **given(
                 samples_per_problem=samples_per_problem,
@@ -731,6 +849,7 @@ def generate_cmd(
                 batch_size=batch_size,
                 request_timeout_s=request_timeout,
                 max_retries=max_retries,
+                extra_body=body,
             )
         )
         config = GenerateConfig(
@@ -757,17 +876,22 @@ def generate_cmd(
         r = generate(config, store=_store(data_dir), command=_command_line(ctx))
     except DomainError as exc:
         _fail(str(exc), 2)
-    except (OSError, StoreError, ValueError, ImportError) as exc:
+    except (OSError, StoreError, ValueError, ImportError, GenerationAborted) as exc:
         _fail(str(exc))
     table = Table("finish reason", "rows", "%", title=f"{r.version.ref}: {r.rows} rows")
     for reason, n in sorted(r.finish_reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(reason, str(n), f"{100 * n / max(r.rows, 1):.1f}")
     Console().print(table)
+    by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(r.retries_by_reason.items()))
     typer.echo(
         f"wrote {r.version.ref} ({r.version.path}): {r.new_rows} new rows, {r.resumed_rows} "
         f"resumed; tokens {r.prompt_tokens:,} prompt + {r.completion_tokens:,} completion; "
-        f"{r.retries} retries; {r.elapsed_s:.1f} s"
+        f"{r.retries} retries{f' ({by_reason})' if by_reason else ''}; {r.elapsed_s:.1f} s"
     )
+    if r.served_models and set(r.served_models) != {model}:
+        typer.echo(f"served by: {', '.join(sorted(r.served_models))} (requested {model})")
+    for warning in r.warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command("problems")

@@ -47,8 +47,10 @@ Decisions (the method leaves these open; `docs/method.md`, "Exact semantics"):
 * The answer is `extract_boxed` of the final assistant turn: for messages, the content of the
   last message when it is an assistant message (a conversation that ends on a tool message
   never answered: `None`); for text, the text after the last `<tool_response>` block. In both,
-  `<tool_call>` blocks are left out (a `\\boxed` inside call arguments is not an answer). This is
-  what makes the two forms agree; a `\\boxed` in an earlier turn never counts.
+  closed `<tool_call>` blocks are left out (a `\\boxed` inside call arguments is not an answer).
+  This is what makes the two forms agree; a `\\boxed` in an earlier turn never counts. An
+  unclosed block is not a call and hides nothing: its text and the text after it are read, so
+  `<tool_call>{... \\boxed{3}` answers 3 (as the reference, which reads the last `\\boxed`).
 * `extract_boxed` accepts `\\boxed {x}` (LaTeX allows the space) and skips backslash-escaped
   braces, so `\\boxed{\\{1, 2\\}}` gives `\\{1, 2\\}` and `\\boxed{\\left\\{ x \\right.}` is closed.
 
@@ -790,6 +792,8 @@ def _final_turn(text: str) -> tuple[str | None, int]:
     turns = 0
     spoke = False  # the current turn has a call or non-blank text
     for block in _blocks(text):
+        if block.kind == "call" and not block.closed:
+            continue  # not a call: its text stays in the turn, and so does the text after it
         before = text[pos : block.start]
         spoke = spoke or block.kind == "call" or bool(before.strip())
         if block.kind == "response":

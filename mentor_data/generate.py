@@ -8,6 +8,13 @@ crash, Ctrl-C or kill -9 reopens the same draft, skips the (problem_id, sample_i
 on disk and, once every key is written, commits one version: no trajectory is lost and none is
 written twice. A request that fails after its retries is an `error` row, so every (problem,
 sample) is accounted for.
+
+A teacher whose requests keep failing (a wrong `--base-url`, a server gone, a wrong model) does
+not commit a version of error rows: once `MAX_FAILURE_STREAK` requests in a row have failed
+(after their retries) with no usable reply between them, or when a run ends without a single
+usable reply, `generate` stops with `GenerationAborted`, keeping the draft. Re-running the same
+command resumes it, and on resume the draft's `error` rows are dropped and run again, so fixing
+the server redoes only what failed.
 """
 
 from __future__ import annotations
@@ -39,6 +46,17 @@ from mentor_data.teachers import (
 from mentor_data.teachers.rollout import conversation_prompt, with_prompt
 
 logger = logging.getLogger(__name__)
+
+# Requests failed in a row (after their retries, no usable reply between them) that stop a run.
+MAX_FAILURE_STREAK = 8
+
+
+class GenerationAborted(RuntimeError):
+    """The teacher's requests keep failing: the run stopped, its draft is kept for a resume."""
+
+
+class _FailureStreak(Exception):
+    """Raised from the row callback to stop the rollout loop."""
 
 
 @dataclass
@@ -139,6 +157,10 @@ class GenerateResult:
         prompt_tokens (`int`), completion_tokens (`int`): Token totals of the version.
         retries (`int`): Request retries of this run.
         elapsed_s (`float`): Wall-clock seconds of this run.
+        retries_by_reason (`dict`): Retries of this run by reason (`status 429`, `timeout`,
+            `connection`, ...), where the backend counts them.
+        served_models (`dict`): Replies by the model the server reported (openai).
+        warnings (`list[str]`): The backend's warnings (e.g. a server that ignores `tools=`).
     """
 
     version: VersionInfo
@@ -150,6 +172,9 @@ class GenerateResult:
     completion_tokens: int
     retries: int
     elapsed_s: float
+    retries_by_reason: dict[str, int] = field(default_factory=dict)
+    served_models: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def problems_digest(problems: list[Problem]) -> str:
@@ -183,26 +208,14 @@ def resume_key(config: GenerateConfig, problems: list[Problem], teacher: Teacher
 
 @contextlib.contextmanager
 def _draft_lock(writer: VersionWriter) -> Iterator[None]:
-    """Hold an exclusive lock on the draft, so two runs of one command never interleave."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
+    """Hold an exclusive lock on the draft, so two runs of one command never interleave.
+
+    The lock is taken before the draft folder exists and its file is removed safely on release
+    (see `VersionWriter.lock`): a run starting as another commits gets a clear error while the
+    lock is held, or a fresh draft after it, never the vanished draft of the committed run.
+    """
+    with writer.lock("another `mentor-data generate`"):
         yield
-        return
-    lock_path = writer.path.with_name(writer.path.name + ".lock")
-    with open(lock_path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise StoreError(
-                f"another `mentor-data generate` is writing {writer.path} (lock {lock_path}); "
-                "wait for it to finish or stop it before resuming"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-    lock_path.unlink(missing_ok=True)
 
 
 def _draft_stats(writer: VersionWriter) -> tuple[collections.Counter, int, int]:
@@ -215,6 +228,37 @@ def _draft_stats(writer: VersionWriter) -> tuple[collections.Counter, int, int]:
             prompt += (usage or {}).get("prompt_tokens") or 0
             completion += (usage or {}).get("completion_tokens") or 0
     return reasons, prompt, completion
+
+
+def _drop_error_rows(writer: VersionWriter) -> int:
+    """Remove the `error` rows from the draft's shards (so a resume runs them again).
+
+    Each shard holding one is rewritten atomically without it (an emptied shard stays, empty,
+    so the shard numbering goes on); returns the rows dropped.
+    """
+    import pyarrow.compute as pc
+
+    from mentor_data.store import write_parquet_atomic
+
+    dropped = 0
+    for path in writer.shard_files():
+        reasons = pq.read_table(path, columns=["finish_reason"])["finish_reason"]
+        errors = pc.sum(pc.equal(reasons, "error")).as_py() or 0
+        if errors:
+            table = pq.read_table(path)
+            keep = pc.invert(pc.fill_null(pc.equal(table["finish_reason"], "error"), False))
+            write_parquet_atomic(table.filter(keep), path)
+            dropped += errors
+    return dropped
+
+
+def _aborted(writer: VersionWriter, stats: dict[str, Any], why: str) -> GenerationAborted:
+    good = sum(n for r, n in _draft_stats(writer)[0].items() if r != "error")
+    return GenerationAborted(
+        f"stopped: {why}; last error: {stats.get('last_error')}. Nothing was committed: "
+        f"{good} finished rows are kept in {writer.path}; fix the teacher (--base-url, --model, "
+        "the server) and run the same command again to resume (error rows are run again)"
+    )
 
 
 class _Flusher:
@@ -334,6 +378,8 @@ def _generate(
     with _draft_lock(writer):
         for stale in writer.path.glob(".*.tmp"):  # a shard cut by kill -9 mid-write
             stale.unlink()
+        if dropped := _drop_error_rows(writer):
+            logger.info("resuming %s: running %d error rows again", writer.path, dropped)
         done = writer.existing_keys()
         if done:
             logger.info(
@@ -347,13 +393,32 @@ def _generate(
             def on_row(row: dict) -> None:
                 flusher.add(row)
                 advance()
+                if row["finish_reason"] == "error":
+                    if teacher.stats().get("failure_streak", 0) >= MAX_FAILURE_STREAK:
+                        raise _FailureStreak
 
             try:
                 summary: RunSummary = run_conversations(
                     teacher, problems, gen, skip_keys=done, on_row=on_row
                 )
+            except _FailureStreak:
+                flusher.flush()
+                raise _aborted(
+                    writer,
+                    teacher.stats(),
+                    f"{MAX_FAILURE_STREAK} requests in a row failed "
+                    f"(retries by reason: {teacher.stats().get('retries_by_reason') or {}})",
+                ) from None
             finally:
                 flusher.flush()  # Ctrl-C or a crash: what finished is kept for the resume
+        stats = summary.teacher_stats
+        if stats.get("failed") and not stats.get("replies"):
+            raise _aborted(
+                writer,
+                stats,
+                f"all {stats['failed']} requests failed (retries by reason: "
+                f"{stats.get('retries_by_reason') or {}})",
+            )
         written = writer.existing_keys()
         if written != expected:
             raise StoreError(
@@ -362,6 +427,17 @@ def _generate(
             )
         reasons, prompt_tokens, completion_tokens = _draft_stats(writer)
         lineage = _lineage(config, problems, teacher, key, reasons)
+        served = stats.get("served_models") or {}
+        if served:  # the model(s) the server says answered; `model` is the one requested
+            lineage["teacher"]["served_model"] = (
+                next(iter(served)) if len(served) == 1 else dict(served)
+            )
+        if stats:
+            lineage["requests"] = {
+                k: stats[k]
+                for k in ("requests", "retries", "retries_by_reason", "failed")
+                if k in stats
+            }
         info = writer.commit(command=command, lineage=lineage)
     result = GenerateResult(
         version=info,
@@ -373,6 +449,9 @@ def _generate(
         completion_tokens=completion_tokens,
         retries=summary.retries,
         elapsed_s=time.perf_counter() - started,
+        retries_by_reason=dict(stats.get("retries_by_reason") or {}),
+        served_models=dict(served),
+        warnings=list(stats.get("warnings") or []),
     )
     logger.info(
         "generated %s: %d rows (%d new), finish reasons %s",

@@ -33,6 +33,71 @@ logger = logging.getLogger(__name__)
 README = "README.md"
 _UNION_KEYS = ("tags", "task_categories", "language")
 _OURS_KEYS = ("size_categories",)
+_TRY = "or use --dry-run DIR to write the upload folder without the Hub"
+
+
+class RepoIdError(ValueError):
+    """A `--repo-id` the Hub would refuse; the message names the rule and the fix."""
+
+
+class HubError(RuntimeError):
+    """The Hub could not be reached or refused a request; the message says what to try."""
+
+
+def check_repo_id(repo_id: str) -> str:
+    """Check a dataset repository id against the Hub's rule before anything is written.
+
+    The rule (`huggingface_hub.utils.validate_repo_id`): `NAMESPACE/NAME` or `NAME`, letters,
+    digits, `-`, `_` and `.`, not starting or ending with `-` or `.`, no `--` or `..`, not
+    ending in `.git`, each part at most 96 characters.
+
+    Raises:
+        RepoIdError: the id breaks the rule.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise RepoIdError(
+            f"--repo-id {repo_id!r} is not a valid Hub repository id: use NAMESPACE/NAME or NAME, "
+            "letters, digits, '-', '_' and '.' only, no '--' or '..', at most 96 characters each "
+            "(e.g. my-org/arith-verified)"
+        ) from None
+    return repo_id
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions of a failed or refused Hub request (httpx, httpx2 or requests, by version)."""
+    import importlib
+
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (
+        ("huggingface_hub.errors", "HTTPError"),
+        ("httpx", "HTTPError"),
+        ("httpx2", "HTTPError"),
+        ("requests", "RequestException"),
+    ):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def _hub_error(exc: BaseException, repo_id: str) -> HubError:
+    """One line saying why a Hub request failed and what to try."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    first = (str(exc).strip().splitlines() or [""])[0]
+    cause = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if isinstance(exc, HfHubHTTPError):
+        return HubError(
+            f"the Hub refused the request for {repo_id} ({cause}); check HF_TOKEN or "
+            f"`hf auth login` and that you may write to it, {_TRY}"
+        )
+    return HubError(f"could not reach the Hub ({cause}); check the network or HF_ENDPOINT, {_TRY}")
 
 
 @dataclass(frozen=True)
@@ -140,9 +205,12 @@ def write_upload_folder(
 
     Raises:
         FileExistsError: `out` exists and is not empty.
+        RepoIdError: `repo_id` (for the card) is not a valid Hub repository id.
     """
     from mentor_data.store import Store
 
+    if card_kwargs.get("repo_id") is not None:
+        check_repo_id(card_kwargs["repo_id"])
     store = store or Store()
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -187,15 +255,39 @@ def publish(
 
     Returns:
         A `PublishResult` with the commit URL and the tag.
+
+    Raises:
+        RepoIdError: `repo_id` is not a valid Hub repository id (checked before anything else).
+        HubError: the Hub could not be reached or refused a request.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub import HfApi
 
     from mentor_data.store import Store
 
+    check_repo_id(repo_id)
     store = store or Store()
     api = api or HfApi()
     info, files = upload_files(store, ref)
     card = build_card(info.ref, store=store, repo_id=repo_id, **card_kwargs)
+    try:
+        return _publish_to_hub(api, store, info, files, card, repo_id, private, revision)
+    except _network_errors() as exc:
+        raise _hub_error(exc, repo_id) from None
+
+
+def _publish_to_hub(
+    api: Any,
+    store: Any,
+    info: Any,
+    files: list[tuple[str, Path]],
+    card: str,
+    repo_id: str,
+    private: bool,
+    revision: str | None,
+) -> PublishResult:
+    """The Hub requests of `publish`: repository, branch, merged card, one commit, the tag."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
     api.create_repo(repo_id, repo_type="dataset", private=private or None, exist_ok=True)
     if revision:
         api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
@@ -237,7 +329,10 @@ def publish(
 
 __all__ = [
     "README",
+    "HubError",
     "PublishResult",
+    "RepoIdError",
+    "check_repo_id",
     "merge_readme",
     "publish",
     "upload_files",

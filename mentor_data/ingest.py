@@ -10,6 +10,7 @@ bad row is reported with its line number and field, and no version appears.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,50 @@ from mentor_data.trajectory import make_row
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_REPORTED_ERRORS = 20
+INT64_MAX = 2**63 - 1  # the store's integer columns (sample_id) are int64
+
+
+def input_file_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be read as an input file, or None when it can.
+
+    Any readable non-directory counts: a regular file, a FIFO, `/dev/stdin`, `/dev/fd/N`.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return f"{path}: is a directory; give a file (JSONL) inside it"
+        if not path.exists():
+            return f"{path}: no such file"
+    except OSError as exc:  # e.g. a name too long, a loop of symlinks
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    if not os.access(path, os.R_OK):
+        return f"{path}: permission denied; make it readable or copy it somewhere readable"
+    return None
+
+
+def unencodable_field(value: Any, where: str) -> str | None:
+    """The dotted path (under `where`) of the first string in `value` that is not valid
+    Unicode (a lone surrogate such as "\\ud800", which no UTF-8 file or Arrow column can hold),
+    or None when there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unencodable_field(str(key), f"{where} (a key)") or unencodable_field(
+                item, f"{where}.{key}"
+            )
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = unencodable_field(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 class InvalidRowsError(StoreError):
@@ -106,8 +151,22 @@ def parse_import_line(obj: Any, line_no: int) -> dict[str, Any]:
     ):
         raise ValueError(f"{where}: field 'tools' must be a list of tool schemas (objects)")
     sample_id = obj.get("sample_id")
-    if sample_id is not None and (not isinstance(sample_id, int) or sample_id < 0):
+    if sample_id is not None and (
+        not isinstance(sample_id, int) or isinstance(sample_id, bool) or sample_id < 0
+    ):
         raise ValueError(f"{where}: field 'sample_id' must be a non-negative integer")
+    if sample_id is not None and sample_id > INT64_MAX:
+        raise ValueError(
+            f"{where}: field 'sample_id': {sample_id} is too large (at most 2**63 - 1); "
+            "number the attempts of a problem 0, 1, 2, ..."
+        )
+    for key in ("id", "question", "answer", "messages", "tools", "model", "metadata"):
+        bad = unencodable_field(obj.get(key), key)
+        if bad is not None:
+            raise ValueError(
+                f"{where}: field {bad!r}: contains a lone surrogate (e.g. \\ud800), which is not "
+                "valid Unicode; fix the text where the file was written"
+            )
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"{where}: field 'metadata' must be an object")
@@ -151,8 +210,9 @@ def import_jsonl(
         StoreError: the file does not exist or is empty.
     """
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"{path}: no such file")
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise StoreError(problem)
     store = store or Store()
     if tools is None:
         from mentor_data.tools import ARITHMETIC
@@ -160,8 +220,16 @@ def import_jsonl(
         tools = ARITHMETIC.schemas()
     parsed: list[dict[str, Any]] = []
     errors: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line_no, line in enumerate(f, 1):
+    with open(path, "rb") as f:  # bytes: a line that is not UTF-8 is an invalid row, named
+        for line_no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(
+                    f"line {line_no}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); save the file as UTF-8"
+                )
+                continue
             if not line.strip():
                 continue
             try:

@@ -5,22 +5,26 @@ its final place and renamed into `vNNNN` only once every shard and the manifest 
 a crash never leaves half a version. Drafts (`NAME/.draft-ID/`) hold the shards of a version
 still being produced; they are how `generate` resumes after a kill: shards are written whole
 (temp file, then rename), so a draft only ever holds complete shards, and the keys in them are
-what a resumed run skips.
+what a resumed run skips. A draft is written under its lock (`NAME/.draft-ID.lock`, see
+`VersionWriter.lock`), taken before the draft folder is created; a draft left by a killed run is
+listed by `Store.drafts()` and removed by `Store.remove_drafts()` (`mentor-data drafts`).
 
 References: `NAME` or `NAME@latest` is the newest version, `NAME@v3` (or `NAME@3`) a given one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,11 @@ import pyarrow.parquet as pq
 from datasets import Dataset, Features
 
 from mentor_data.schema import SCHEMA_VERSION, TRAJECTORY_FEATURES, row_key, utc_now
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: drafts are not locked
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +50,19 @@ _VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 class StoreError(Exception):
     """A store problem a user can act on: the message names what is wrong and the fix."""
+
+
+class ManifestError(StoreError):
+    """A version whose `manifest.json` is missing, not JSON, or lacks what a version needs."""
+
+    def __init__(self, info: VersionInfo, reason: str):
+        self.info = info
+        self.path = info.path / MANIFEST
+        self.reason = reason
+        super().__init__(
+            f"{info.ref}: broken manifest {self.path}: {reason}; remove the version folder "
+            f"{info.path} or restore its manifest from a copy"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,23 @@ class VersionInfo:
     @property
     def ref(self) -> str:
         return f"{self.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    """An unfinished version (`NAME/.draft-ID/`): a running command's, or one a killed run left."""
+
+    name: str
+    draft_id: str
+    path: Path
+    lock_path: Path
+    age_s: float  # seconds since anything in the draft last changed
+    bytes: int
+    in_use: bool  # a live run holds its lock
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.path.name}"
 
 
 def parse_ref(text: str) -> Ref:
@@ -142,12 +181,119 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> dict[str, Any]:
     }
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What makes `manifest` unusable as a version's manifest, or None."""
+    if not isinstance(manifest, dict):
+        return f"not a JSON object but {type(manifest).__name__}"
+    missing = [k for k in ("name", "version", "rows", "shards") if k not in manifest]
+    if missing:
+        return "no " + ", ".join(repr(k) for k in missing)
+    if not isinstance(manifest["name"], str) or not _is_count(manifest["version"]):
+        return "'name' is not a name or 'version' not a number"
+    if not _is_count(manifest["rows"]):
+        return f"'rows' is {manifest['rows']!r}, not a row count"
+    shards = manifest["shards"]
+    if not isinstance(shards, list) or not shards:
+        return "'shards' is not a non-empty list"
+    for i, shard in enumerate(shards):
+        if not (
+            isinstance(shard, dict)
+            and isinstance(shard.get("file"), str)
+            and isinstance(shard.get("sha256"), str)
+            and _is_count(shard.get("rows"))
+            and _is_count(shard.get("bytes"))
+        ):
+            return f"shard {i} lacks a 'file', 'sha256', 'rows' or 'bytes'"
+        name = shard["file"]
+        if name in ("", ".", "..", MANIFEST) or "/" in name or "\\" in name:
+            return f"shard {i} file {name!r} is not a file name inside the version"
+    return None
+
+
+def _try_lock(path: Path) -> int | None:
+    """Take the exclusive lock file `path` without waiting: an fd, or None if a live run holds it.
+
+    A holder removes the file while still holding it (`_unlock`), so once locked we check that
+    the file we hold is still the one at `path`; if it was removed meanwhile, we try again.
+    Returns -1 where there is no `fcntl` (not POSIX): no locking.
+    """
+    if fcntl is None:
+        return -1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            now = None
+        mine = os.fstat(fd)
+        if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Release a lock from `_try_lock`, removing its file first (safe: see `_try_lock`)."""
+    if fd < 0:
+        return
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _lock_in_use(path: Path) -> bool:
+    """Whether a live run holds the lock file `path` (the file itself is left alone)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _draft_usage(path: Path) -> tuple[float, int]:
+    """(newest mtime, total bytes) of the files under `path`; files vanishing meanwhile skipped."""
+    newest, size = 0.0, 0
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        newest = max(newest, st.st_mtime)
+        if p.is_file():
+            size += st.st_size
+    return newest, size
+
+
 class VersionWriter:
     """Writes the shards of one new version into a draft folder, then commits it atomically.
 
     A draft with an explicit `draft_id` survives crashes: a new writer with the same id reopens
     it, `existing_keys()` tells which rows are already on disk, and new shards continue the
     numbering. Without `draft_id` the draft is private to this writer.
+
+    Write under `lock()`: the lock is taken before the draft folder is created (the folder
+    appears with the first shard), so a run that starts as another commits its draft finds
+    either the lock held (a clear error) or no draft (it starts a new one).
     """
 
     def __init__(
@@ -158,7 +304,21 @@ class VersionWriter:
         self.features = features or TRAJECTORY_FEATURES
         self.draft_id = draft_id or uuid.uuid4().hex
         self.path = store.root / name / f".draft-{self.draft_id}"
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def lock(self, who: str = "another mentor-data run") -> Iterator[None]:
+        """Hold the draft's exclusive lock; StoreError at once if a live run holds it."""
+        fd = _try_lock(self.lock_path)
+        if fd is None:
+            raise StoreError(
+                f"{who} is writing {self.path} (lock {self.lock_path}); "
+                "wait for it to finish or stop it before resuming"
+            )
+        try:
+            yield
+        finally:
+            _unlock(self.lock_path, fd)
 
     def shard_files(self) -> list[Path]:
         return sorted(self.path.glob("shard-*.parquet"))
@@ -180,6 +340,7 @@ class VersionWriter:
     def write_table(self, table: pa.Table, allow_empty: bool = False) -> int:
         if table.num_rows == 0 and not allow_empty:
             return 0
+        self.path.mkdir(parents=True, exist_ok=True)
         index = len(self.shard_files())
         write_parquet_atomic(table, self.path / f"shard-{index:05d}.parquet")
         return table.num_rows
@@ -238,10 +399,10 @@ class Store:
         folder = self.root / name
         if not folder.is_dir():
             return []
-        found = (_VERSION_RE.match(p.name) for p in folder.iterdir())
-        return sorted(
-            int(m.group(1)) for m in found if m and (folder / m.group(0) / MANIFEST).is_file()
-        )
+        # A version folder counts even when its manifest is broken or gone: loading it then
+        # names the manifest (ManifestError) instead of the version silently vanishing.
+        found = (_VERSION_RE.match(p.name) for p in folder.iterdir() if p.is_dir())
+        return sorted(int(m.group(1)) for m in found if m)
 
     def resolve(self, ref: str | Ref) -> VersionInfo:
         """Find an existing version; the error lists what exists."""
@@ -263,8 +424,70 @@ class Store:
         return VersionInfo(ref.name, version, self.root / ref.name / f"v{version:04d}")
 
     def manifest(self, ref: str | Ref | VersionInfo) -> dict[str, Any]:
+        """A version's manifest; ManifestError (naming the file and the fix) if it is broken."""
         info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
-        return json.loads((info.path / MANIFEST).read_text())
+        path = info.path / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ManifestError(info, "the file is missing") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ManifestError(info, f"not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise ManifestError(info, f"cannot be read ({exc.strerror or exc})") from None
+        problem = _manifest_problem(manifest)
+        if problem:
+            raise ManifestError(info, problem)
+        return manifest
+
+    # -- drafts -------------------------------------------------------------------------
+    def drafts(self) -> list[DraftInfo]:
+        """Every draft (and stray draft lock) in the store, with its age, size and whether a
+        live run holds it."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        now = time.time()
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            ids = set()
+            for p in folder.glob(".draft-*"):
+                if p.is_dir():
+                    ids.add(p.name[len(".draft-") :])
+                elif p.name.endswith(".lock"):
+                    ids.add(p.name[len(".draft-") : -len(".lock")])
+            for draft_id in sorted(ids):
+                path = folder / f".draft-{draft_id}"
+                lock_path = path.with_name(path.name + ".lock")
+                newest, size = _draft_usage(path)
+                if not newest:
+                    newest = _draft_usage(lock_path)[0] or now
+                found.append(
+                    DraftInfo(
+                        folder.name,
+                        draft_id,
+                        path,
+                        lock_path,
+                        max(0.0, now - newest),
+                        size,
+                        _lock_in_use(lock_path),
+                    )
+                )
+        return found
+
+    def remove_drafts(self) -> tuple[list[DraftInfo], list[DraftInfo]]:
+        """Delete every draft no live run holds; returns (removed, refused as in use)."""
+        removed, refused = [], []
+        for draft in self.drafts():
+            fd = _try_lock(draft.lock_path)
+            if fd is None:
+                refused.append(replace(draft, in_use=True))
+                continue
+            try:
+                shutil.rmtree(draft.path, ignore_errors=True)
+            finally:
+                _unlock(draft.lock_path, fd)
+            removed.append(replace(draft, in_use=False))
+        return removed, refused
 
     # -- writing ------------------------------------------------------------------------
     def writer(
@@ -297,17 +520,18 @@ class Store:
         else:
             table = None
         writer = self.writer(name, features or TRAJECTORY_FEATURES)
-        try:
-            if table is not None:
-                for start in range(0, max(table.num_rows, 1), shard_rows):
-                    writer.write_table(table.slice(start, shard_rows))
-            else:
-                for chunk in _chunks(rows, shard_rows):
-                    writer.write_rows(chunk)
-            return writer.commit(command=command, parent=parent, lineage=lineage)
-        except BaseException:
-            writer.abort()
-            raise
+        with writer.lock():  # so `mentor-data drafts --remove` leaves it alone while it runs
+            try:
+                if table is not None:
+                    for start in range(0, max(table.num_rows, 1), shard_rows):
+                        writer.write_table(table.slice(start, shard_rows))
+                else:
+                    for chunk in _chunks(rows, shard_rows):
+                        writer.write_rows(chunk)
+                return writer.commit(command=command, parent=parent, lineage=lineage)
+            except BaseException:
+                writer.abort()
+                raise
 
     def _publish(self, writer: VersionWriter, manifest: dict[str, Any]) -> VersionInfo:
         folder = self.root / writer.name
@@ -395,6 +619,8 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 
 
 __all__ = [
+    "DraftInfo",
+    "ManifestError",
     "Ref",
     "Store",
     "StoreError",

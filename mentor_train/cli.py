@@ -172,42 +172,89 @@ def reward_cmd(
     the tools they bring."""
     from mentor_data.domains import DomainError
     from mentor_data.domains.session import tool_session
+    from mentor_data.ingest import input_file_problem
 
-    if not path.is_file():
-        _fail(f"{path} does not exist")
+    problem = input_file_problem(path)  # a FIFO or /dev/stdin is fine; a directory is not
+    if problem is not None:
+        _fail(problem.replace(": no such file", " does not exist"))
     try:
         with tool_session(domain=domain, tools=tools or (), mcp=mcp or ()) as active:
-            _score_rows(path, variant, active.tools() if domain or tools or mcp else registry)
+            bad = _score_rows(path, variant, active.tools() if domain or tools or mcp else registry)
     except DomainError as exc:
         _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"{path}: cannot be read ({exc.strerror or exc})")
+    if bad:
+        _fail(f"{path}: {bad} row(s) not scored (see their 'error'); the others were scored")
 
 
-def _score_rows(path: Path, variant: str, offered) -> None:
+def _score_rows(path: Path, variant: str, offered) -> int:
+    """Print one JSON line per row: its score, or {"line", "error"} for a row that cannot be
+    scored (also reported on stderr). Returns how many rows were not scored."""
     from mentor_train.rewards import get_reward
 
     try:
         reward = get_reward(variant, tools=offered)
     except ValueError as exc:
         _fail(str(exc))
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or "completion" not in row:
-                raise ValueError("expected an object with a 'completion' field")
-        except ValueError as exc:
-            _fail(f"{path}:{number}: {exc}")
+    bad = 0
+    with open(path, "rb") as f:  # bytes: a line that is not UTF-8 costs only itself
+        for number, raw in enumerate(f, start=1):
+            try:
+                out = _score_line(reward, raw, number)
+            except ValueError as exc:
+                bad += 1
+                typer.secho(f"error: {path}:{number}: {exc}", fg=typer.colors.RED, err=True)
+                out = {"line": number, "error": str(exc)}
+            if out is None:
+                continue
+            text = json.dumps(out, ensure_ascii=False)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate echoed from the row: escape it
+                text = json.dumps(out)
+            typer.echo(text)
+    return bad
+
+
+def _score_line(reward, raw: bytes, number: int) -> dict | None:
+    """The score of one input line (None for a blank line); ValueError says why it has none."""
+    try:
+        line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+            "save the file as UTF-8"
+        ) from None
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not valid JSON ({str(exc)[:80]})") from None
+    if not isinstance(row, dict) or "completion" not in row:
+        raise ValueError("expected an object with a 'completion' field")
+    names = row.get("tool_names")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise ValueError(
+            "field 'tool_names' must be a list of tool names, e.g. [\"multiply\"], or absent "
+            "(then the --registry's tools are offered)"
+        )
+    try:
         parts = reward.components(
             [row["completion"]],
             [row.get("answer")],
             [row.get("teacher_tools")],
-            [row.get("tool_names")],
+            [names],
             truncated=[bool(row.get("truncated", False))],
             domain=[row.get("domain")],
             metadata=[row.get("metadata")],
         )[0]
-        typer.echo(json.dumps({"variant": reward.variant, **parts.to_dict()}, ensure_ascii=False))
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"cannot score this row ({type(exc).__name__}: {exc})") from None
+    return {"variant": reward.variant, **parts.to_dict()}
 
 
 # -- training -----------------------------------------------------------------------------------

@@ -54,6 +54,28 @@ class RecipeError(ValueError):
     """A recipe or override that cannot be loaded; the message names the key and the fix."""
 
 
+def model_init_kwargs_error(
+    exc: BaseException, model_init_kwargs: dict[str, Any] | None
+) -> RecipeError | None:
+    """The `RecipeError` for a `TypeError` the model class raised on a `model_init_kwargs` key.
+
+    `from_pretrained` passes keys it does not know (and the config does not have) to the model
+    class, whose `__init__` fails with "got an unexpected keyword argument 'KEY'".
+
+    Returns:
+        A `RecipeError` naming `model_init_kwargs.KEY`, or None when `exc` is about something else.
+    """
+    message = str(exc)
+    for key in model_init_kwargs or {}:
+        if f"unexpected keyword argument '{key}'" in message:
+            return RecipeError(
+                f"model_init_kwargs.{key}: the model does not accept this argument ({message}); "
+                "remove it, or use a `from_pretrained` argument or a config field "
+                "(e.g. model_init_kwargs.dtype=bfloat16)"
+            )
+    return None
+
+
 # -- script arguments ---------------------------------------------------------------------------
 @dataclass
 class ScriptArguments:
@@ -64,7 +86,7 @@ class ScriptArguments:
     Args:
         model_name_or_path (`str`):
             The student: a local model folder (`mentor-train init-tiny`, `init-student`, a
-            checkpoint) or a Hugging Face model id.
+            checkpoint); models are not downloaded at run time, so a Hub id must be a folder here.
         dataset (`str`):
             Training data: a store version `NAME@vN` (a verified version, exported on the fly with
             `mentor_data.export.to_grpo` / `to_sft`), or a path: a `save_to_disk` folder, a
@@ -80,7 +102,7 @@ class ScriptArguments:
     """
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Student model folder or Hugging Face id."}
+        default=None, metadata={"help": "Student model folder (local; nothing is downloaded)."}
     )
     dataset: str | None = field(
         default=None, metadata={"help": "Store version NAME@vN or a path to the training data."}
@@ -624,6 +646,7 @@ __all__ = [
     "build_configs",
     "coerce",
     "load_recipe",
+    "model_init_kwargs_error",
     "parse_overrides",
     "Recipe",
     "read_recipe",

@@ -245,10 +245,13 @@ def build_trainer(
 
     Raises:
         StudentError, DataError, TrainingError: a student, data or recipe that cannot train.
+        RecipeError: a `model_init_kwargs` key the model does not accept.
     """
+    from mentor_train.configs import model_init_kwargs_error
     from mentor_train.data import load_training_data
-    from mentor_train.students import check_student
+    from mentor_train.students import check_student, require_model_folder
 
+    require_model_folder(script_args.model_name_or_path)
     if script_args.check_student:
         check_student(script_args.model_name_or_path)
     if train_dataset is None:
@@ -283,15 +286,21 @@ def build_trainer(
     checks = (
         [ToolUseSmokeCheck(script_args.smoke_check_steps)] if script_args.smoke_check_steps else []
     )
-    trainer = MentorGRPOTrainer(
-        model=script_args.model_name_or_path,
-        reward_funcs=rewards,
-        args=training_args,
-        train_dataset=train_dataset,
-        tools=registry.trl_tools() if registry is not None else None,
-        environment_factory=factories,
-        callbacks=[*checks, *callbacks],
-    )
+    try:
+        trainer = MentorGRPOTrainer(
+            model=script_args.model_name_or_path,
+            reward_funcs=rewards,
+            args=training_args,
+            train_dataset=train_dataset,
+            tools=registry.trl_tools() if registry is not None else None,
+            environment_factory=factories,
+            callbacks=[*checks, *callbacks],
+        )
+    except TypeError as exc:
+        error = model_init_kwargs_error(exc, training_args.model_init_kwargs)
+        if error is None:
+            raise
+        raise error from None
     bind_eos_token_ids(rewards, trainer)
     return trainer
 

@@ -97,13 +97,16 @@ def build_trainer(
 
     Raises:
         StudentError, DataError, TrainingError: a student, data or recipe that cannot train.
+        RecipeError: a `model_init_kwargs` key the model does not accept.
     """
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
+    from mentor_train.configs import model_init_kwargs_error
     from mentor_train.data import load_training_data
-    from mentor_train.students import check_student
+    from mentor_train.students import check_student, require_model_folder
 
+    require_model_folder(script_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
     if script_args.check_student:
         check_student(tokenizer)
@@ -136,13 +139,19 @@ def build_trainer(
                 training_args.max_length,
                 report.longest,
             )
-    return SFTTrainer(
-        model=script_args.model_name_or_path,
-        args=training_args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        callbacks=list(callbacks),
-    )
+    try:
+        return SFTTrainer(
+            model=script_args.model_name_or_path,
+            args=training_args,
+            train_dataset=train_dataset,
+            processing_class=tokenizer,
+            callbacks=list(callbacks),
+        )
+    except TypeError as exc:
+        error = model_init_kwargs_error(exc, training_args.model_init_kwargs)
+        if error is None:
+            raise
+        raise error from None
 
 
 def train(recipe: Recipe, *, resume: bool = False, train_dataset=None) -> TrainResult:

@@ -436,6 +436,36 @@ class StudentCheck:
     eos_token: str | None
 
 
+def require_model_folder(path: str | Path, key: str = "model_name_or_path") -> Path:
+    """The student's folder, or a `StudentError` naming `key` when it is not a local folder.
+
+    Models are never downloaded at run time (training machines are offline), so a Hub id such as
+    `Qwen/Qwen2.5-0.5B-Instruct` that is not a folder here fails here, before any loader turns it
+    into a long "Repo id must be in the form ..." or connection traceback.
+
+    Raises:
+        StudentError: `path` does not exist or is a file.
+    """
+    folder = Path(path).expanduser()
+    problem = _folder_problem(folder)
+    if problem:
+        raise StudentError(f"{key}={str(path)!r} {problem}; {_OFFLINE_FIX}")
+    return folder
+
+
+_OFFLINE_FIX = (
+    "models are not downloaded at run time (this machine is offline): give a local model "
+    "folder, e.g. one from `mentor-train init-tiny PATH`, `mentor-train init-student "
+    "smollm2-135m PATH` or a training output_dir"
+)
+
+
+def _folder_problem(folder: Path) -> str | None:
+    if folder.is_dir():
+        return None
+    return "is a file, not a model folder" if folder.exists() else "is not an existing folder"
+
+
 def check_student(path_or_tokenizer: Any) -> StudentCheck:
     """Check that a student can be trained with tools, before any trainer starts.
 
@@ -446,7 +476,7 @@ def check_student(path_or_tokenizer: Any) -> StudentCheck:
     `{% generation %}` markers).
 
     Args:
-        path_or_tokenizer: a model folder / id, or a loaded tokenizer.
+        path_or_tokenizer: a local model folder (`require_model_folder`), or a loaded tokenizer.
 
     Returns:
         A `StudentCheck`.
@@ -466,6 +496,9 @@ def check_student(path_or_tokenizer: Any) -> StudentCheck:
     if isinstance(tok, (str, Path)):
         from transformers import AutoTokenizer
 
+        problem = _folder_problem(Path(tok).expanduser())
+        if problem:
+            raise StudentError(f"cannot load a tokenizer from {tok}: it {problem}; {_OFFLINE_FIX}")
         try:
             tok = AutoTokenizer.from_pretrained(str(tok))
         except (OSError, ValueError) as exc:

@@ -332,3 +332,102 @@ def test_forked_children_get_their_own_worker():
         p.join(timeout=30)
     assert [r[:2] for r in results] == [("pass", "fail")] * 2
     assert judge_works()  # the parent's worker is untouched
+
+
+# (prediction, gold) in the forms the exact in-process path reads: roots of rationals, pi,
+# one-variable polynomials, sets of constants (and the plain-number forms before them).
+EXACT_FORMS = [
+    ("\\frac{5}{7}\\sqrt{3}", "\\frac{5\\sqrt{3}}{7}"),
+    ("\\frac{5}{7}\\sqrt{2}", "\\frac{5\\sqrt{3}}{7}"),
+    ("2\\sqrt{2}", "\\sqrt{8}"),
+    ("12\\sqrt{3}", "\\sqrt{432}"),
+    ("3\\sqrt{3}", "\\sqrt{432}"),
+    ("2", "\\sqrt{4}"),
+    ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}"),
+    ("\\frac{\\sqrt{6}}{2}", "\\sqrt{\\frac{3}{2}}"),
+    ("\\sqrt{2}\\sqrt{3}", "\\sqrt{6}"),
+    ("\\sqrt{2}+\\sqrt{3}", "\\sqrt{3}+\\sqrt{2}"),
+    ("-\\sqrt{2}", "\\sqrt{2}"),
+    ("\\pi \\cdot 5", "5\\pi"),
+    ("6\\pi", "5\\pi"),
+    ("\\frac{1}{2}\\pi", "\\frac{\\pi}{2}"),
+    ("2\\pi", "\\frac{2}{\\pi}"),
+    ("\\pi \\pi", "\\pi^2"),
+    ("3.14159", "\\pi"),  # a decimal: not this path, still judged the same
+    ("(x+5)^2", "x^2 + 10x + 25"),
+    ("(x-5)^2", "x^2 + 10x + 25"),
+    ("(x-1)(x+1)", "x^2-1"),
+    ("\\frac{x}{2}", "\\frac{1}{2}x"),
+    ("k+1", "1+k"),
+    ("y^2", "x^2"),
+    ("7, 5", "\\{5, 7\\}"),
+    ("\\{7, 5\\}", "5, 7"),
+    ("5, 8", "\\{5, 7\\}"),
+    ("-\\sqrt{2}, \\sqrt{2}", "\\{\\sqrt{2}, -\\sqrt{2}\\}"),
+    ("\\dfrac{36}{84}", "\\frac{36}{84}"),
+    ("\\frac{34}{56}", "\\frac{22}{34}"),
+]
+
+# Forms judged in-process without the worker, with their verdicts.
+IN_PROCESS = [
+    ("0.75", "\\frac{3}{4}", Verdict.PASS),
+    ("\\dfrac{3}{4}", "3/4", Verdict.PASS),
+    ("6/8", "\\frac{3}{4}", Verdict.PASS),
+    ("50\\%", "0.5", Verdict.PASS),
+    ("17 apples", "17", Verdict.PASS),
+    ("5 \\text{ cm}", "5", Verdict.PASS),
+    ("x = 7", "7", Verdict.PASS),
+    ("\\text{5}", "5", Verdict.PASS),
+    ("{64}", "64", Verdict.PASS),
+    ("1,234", "1234", Verdict.PASS),
+    ("1,235", "1234", Verdict.FAIL),
+    ("\\frac{5}{7}\\sqrt{3}", "\\frac{5\\sqrt{3}}{7}", Verdict.PASS),
+    ("\\frac{5}{7}\\sqrt{2}", "\\frac{5\\sqrt{3}}{7}", Verdict.FAIL),
+    ("2", "\\sqrt{4}", Verdict.PASS),
+    ("\\sqrt{2}", "\\sqrt{2}", Verdict.PASS),
+    ("\\pi \\cdot 5", "5\\pi", Verdict.PASS),
+    ("6\\pi", "5\\pi", Verdict.FAIL),
+    ("(x+5)^2", "x^2 + 10x + 25", Verdict.PASS),
+    ("(x-5)^2", "x^2 + 10x + 25", Verdict.FAIL),
+    ("7, 5", "\\{5, 7\\}", Verdict.PASS),
+    ("5, 8", "\\{5, 7\\}", Verdict.FAIL),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold"), EXACT_FORMS)
+def test_exact_path_gives_the_workers_verdict(pred, gold, monkeypatch):
+    answers._VERDICTS.clear()
+    fast = check_answer(pred, gold)
+    assert fast is not Verdict.ERROR
+    monkeypatch.setattr(answers, "_EXACT_PATH", False)
+    answers._VERDICTS.clear()
+    assert check_answer(pred, gold, timeout_s=60) is fast  # the worker, on a loaded machine
+    answers._VERDICTS.clear()
+
+
+@pytest.mark.parametrize(("pred", "gold", "verdict"), IN_PROCESS)
+def test_common_forms_never_call_the_worker(pred, gold, verdict, monkeypatch):
+    def no_worker(*args, **kwargs):
+        raise AssertionError("the worker was called")
+
+    monkeypatch.setattr(answers._WORKER, "request", no_worker)
+    answers._VERDICTS.clear()
+    assert check_answer(pred, gold) is verdict
+    answers._VERDICTS.clear()
+
+
+def test_exact_path_leaves_what_it_cannot_read_to_the_worker():
+    for pred, gold in [
+        ("n(n+1)", "n^2+n"),  # a function call?
+        ("4\\pi", "4\\pi r^2"),  # two variables
+        ("\\sqrt[3]{8}", "2 \\sqrt{1}"),
+        ("1.5\\pi", "\\frac{3\\pi}{2}"),  # a decimal in an expression
+        ("5, 5", "\\{5, 7\\}"),
+        ("\\sqrt{10^{13}}", "\\sqrt{2}"),
+        ("4\\frac{2}{3}", "\\frac{14}{3}"),  # a mixed number, not a product
+        ("2{3}", "6"),
+        ("((999^{12})^{12})^{12}", "\\sqrt{2}"),  # too long to compute here
+        ("1000001\\pi", "\\pi"),
+        ("\\frac{999999}{1000000}\\sqrt{2}", "\\sqrt{2}"),
+    ]:
+        assert answers._exact_verdict(pred, gold) is None, (pred, gold)

@@ -156,6 +156,17 @@ def test_verify_reasons_of_mutated_rows(oracle_rows):
     assert verify_row(no_meta).reason == "error"
 
 
+def test_irrelevance_rows_pass_without_calls_by_default(oracle_rows):
+    """BFCL's min_calls is 0: an irrelevance row is right to call nothing (no no_tool_call)."""
+    irrelevant = [r for r in oracle_rows if r["metadata"]["category"].endswith("irrelevance")]
+    assert irrelevant and all(r["tool_calls"] == [] for r in irrelevant)
+    assert {verify_row(r).reason for r in irrelevant} == {"ok"}
+    # Forcing a minimum of one call rejects them: the domain default is what lets them pass.
+    row = next(r for r in irrelevant if r["problem_id"] == "irrelevance_0")
+    assert verify_row(row, min_calls=1).reason == "no_tool_call"
+    assert verify_row(row, min_calls=None).reason == "ok"
+
+
 def test_multi_turn_turn_limit_counts_per_user_turn():
     problems = load_problems("bfcl:multi_turn_base?n=5")
     rows = run_conversations(OracleTeacher(), problems, GenerationConfig(max_turns=2)).rows

@@ -12,7 +12,7 @@ from mentor_data.cli import app
 from mentor_data.schema import TRAJECTORY_FEATURES, verified_features
 from mentor_data.store import Store
 from mentor_data.verify import VerifyConfig, verify_dataset
-from tests.trajectory_fixtures import mixed_rows
+from tests.trajectory_fixtures import mixed_rows, traj
 
 
 @pytest.fixture
@@ -75,6 +75,17 @@ def test_body_has_lineage_verification_tools(store):
     assert "| `multiply` | 13 |" in body  # 5 one-call rows + 4 two-call rows
     assert '"backend": "solver"' in body  # the generation settings of the manifest
     assert "| solver/- | 9 | 100.0% |" in body
+
+
+def test_card_reports_no_tool_call_rows(data_dir):
+    store = Store(data_dir)
+    mental = traj([], "36", "36", problem_id="p9")  # right, but never called a tool
+    store.write_version("arith", [*mixed_rows(), mental])
+    verify_dataset("arith", store=store, config=VerifyConfig(workers=1))
+    _, body = split_card(build_card("arith@v2", store=store, repo_id="org/arith"))
+    assert "| no_tool_call | 1 | 7.7% |" in body
+    assert "is rejected as `no_tool_call` (1 rows)" in body
+    assert "calls than its domain requires" in body
 
 
 def test_card_of_an_unverified_version(store):

@@ -374,6 +374,29 @@ def test_answer_comes_from_the_last_assistant_message_only():
     assert parse_completion(messages_to_text(boxed_arg)).answer is None
 
 
+def test_an_unclosed_block_does_not_hide_the_answer_after_it():
+    # An unclosed block is not a call: its text, and the text after it, is read for the answer
+    # (the reference reads the last \boxed anywhere in the completion).
+    text = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\nSo ' + r"\boxed{3}."
+    p = parse_completion(text)
+    assert (p.answer, p.tool_names, len(p.malformed)) == ("3", [], 1)
+    assert parse_completion([{"role": "assistant", "content": text}]).answer == "3"
+    # Ended by the next block: the text up to it counts, the closed call after it does not.
+    between = "<tool_call>{oops " + r"\boxed{4} " + ADD
+    assert parse_completion(between).answer == "4"
+    assert parse_completion(between + r" \boxed{5}").answer == "5"
+    assert parse_completion(f"{ADD}\n<tool_call>" + r"\boxed{6}").answer == "6"
+    # Ended by an observation: an earlier turn, so still no answer.
+    before_obs = "<tool_call>" + r"\boxed{7}" + render_tool_response("7") + "Done."
+    assert parse_completion(before_obs).answer is None
+    # Closed blocks, malformed or not, stay out of the answer.
+    assert parse_completion("<tool_call>{bad " + r"\boxed{8}</tool_call>").answer is None
+    messages = [{"role": "assistant", "content": "<tool_call>{" + r"\boxed{9}"}]
+    assert summary(parse_completion(messages_to_text(messages))) == summary(
+        parse_completion(messages)
+    )
+
+
 def test_calls_left_in_assistant_content_are_parsed():
     messages = [
         {"role": "assistant", "content": f"Adding.\n{ADD}\n<tool_call>{{bad</tool_call>"},

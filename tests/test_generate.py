@@ -12,12 +12,19 @@ import time
 from pathlib import Path
 
 import jsonschema
+import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 from typer.testing import CliRunner
 
 from mentor_data.cli import app
-from mentor_data.generate import GenerateConfig, generate, resume_key
+from mentor_data.generate import (
+    MAX_FAILURE_STREAK,
+    GenerateConfig,
+    GenerationAborted,
+    generate,
+    resume_key,
+)
 from mentor_data.problems import load_problems
 from mentor_data.store import Store, StoreError
 from mentor_data.teachers import GenerationConfig, make_teacher
@@ -279,6 +286,8 @@ def test_cli_system_prompt_file(tmp_path):
         (["--problems", "builtin:clock", "--teacher", "openai"], "needs --model"),
         (["--problems", "builtin:clock", "--temperature", "-1"], "temperature"),
         (["--problems", "builtin:clock", "--system-prompt", "missing.txt"], "missing.txt"),
+        (["--problems", "builtin:clock", "--extra-body", "[1]"], "must be a JSON object"),
+        (["--problems", "builtin:clock", "--extra-body", "{bad"], "not valid JSON"),
     ],
 )
 def test_cli_bad_input_is_a_clear_error(tmp_path, args, message):
@@ -306,3 +315,109 @@ def test_cli_problems(tmp_path):
     assert json.loads(lines[0])["family"] == "chain"
     bad = runner.invoke(app, ["problems", str(tmp_path / "none.csv")])
     assert bad.exit_code == 1 and "no such file" in bad.output
+
+
+# -- a teacher whose requests keep failing -----------------------------------------------------
+FAST = {"request_timeout_s": 1.0, "backoff_base_s": 0.01, "backoff_max_s": 0.05}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Failing(FakeOpenAIServer):
+    """Answers 500 to the questions in `broken` (a server that goes down for some requests)."""
+
+    def __init__(self, *args, broken=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.broken, self.asked = set(broken), []
+
+    async def respond(self, method, path, raw):
+        question = next(
+            (
+                m["content"]
+                for m in json.loads(raw or b"{}").get("messages", [])
+                if m["role"] == "user"
+            ),
+            None,
+        )
+        self.asked.append(question)
+        if question in self.broken:
+            return 500, {"error": {"message": "down"}}, {}
+        return await super().respond(method, path, raw)
+
+
+def test_a_failure_streak_stops_the_run_and_the_resume_retries_only_error_rows(tmp_path):
+    problems = load_problems("builtin:clock?n=14")
+    store = Store(tmp_path)
+    config = GenerateConfig(
+        problems="builtin:clock?n=14",
+        name="c",
+        teacher="openai",
+        model="fake",
+        progress=False,
+        shard_rows=1,
+        generation=GenerationConfig(concurrency=1, max_retries=0, **FAST),
+    )
+    good, bad = problems[:3], problems[3:]
+    with _Failing(problems, broken={p.question for p in bad}) as server:
+        config.base_url = server.base_url
+        with pytest.raises(GenerationAborted, match=f"{MAX_FAILURE_STREAK} requests in a row"):
+            generate(config, store=store)
+    assert not list((tmp_path / "c").glob("v*"))  # nothing committed
+    (draft,) = [d for d in (tmp_path / "c").glob(".draft-generate-*") if d.is_dir()]
+    kept = [r for f in sorted(draft.glob("shard-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert MAX_FAILURE_STREAK <= sum(r["finish_reason"] == "error" for r in kept) < len(bad)
+    assert {r["problem_id"] for r in kept if r["finish_reason"] == "stop"} == {p.id for p in good}
+    with _Failing(problems) as server:  # the server is fixed
+        config.base_url = server.base_url
+        result = generate(config, store=store)
+    assert result.resumed_rows == len(good) and result.new_rows == len(bad)
+    assert {p.question for p in good}.isdisjoint(server.asked)  # good rows not regenerated
+    rows = list(store.iter_rows("c@v1"))
+    assert len(rows) == 14 and all(r["finish_reason"] == "stop" for r in rows)
+    assert not draft.exists()
+
+
+def test_cli_wrong_base_url_fails_and_commits_nothing(tmp_path):
+    base_url = f"http://127.0.0.1:{_closed_port()}/v1"
+    args = ["generate", "--problems", "builtin:clock?n=3", "--name", "x", "--teacher", "openai"]
+    args += ["--model", "m", "--base-url", base_url, "--max-retries", "1"]
+    result = runner.invoke(app, [*args, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "all 3 requests failed" in result.output and "connection" in result.output
+    assert (
+        f"{base_url}/chat/completions" in result.output and "run the same command" in result.output
+    )
+    assert not list((tmp_path / "x").glob("v*")) and list((tmp_path / "x").glob(".draft-*"))
+
+
+def test_cli_summary_and_lineage_name_retries_and_the_served_model(tmp_path):
+    class Served(FakeOpenAIServer):
+        def answer(self, body, malformed=False):
+            self.bodies = [*getattr(self, "bodies", []), body]
+            return {**super().answer(body, malformed), "model": "org/real-7b"}
+
+    problems = load_problems("builtin:clock?n=6")
+    with Served(problems, fault_rate=0.3, fault_kinds=("429",), retry_after_s=0.01) as server:
+        args = ["generate", "--problems", "builtin:clock?n=6", "--name", "s", "--teacher"]
+        args += ["openai", "--model", "alias", "--base-url", server.base_url]
+        args += ["--max-retries", "20", "--extra-body", '{"tool_choice": "required"}']
+        result = runner.invoke(app, [*args, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    retries = server.stats["fault_429"]
+    assert retries and f"{retries} retries (status 429: {retries})" in result.output
+    assert "served by: org/real-7b (requested alias)" in result.output
+    assert all(b["tool_choice"] == "required" for b in server.bodies)
+    lineage = Store(tmp_path).manifest("s")["lineage"]
+    assert lineage["teacher"]["model"] == "alias"
+    assert lineage["teacher"]["served_model"] == "org/real-7b"
+    assert lineage["requests"]["retries_by_reason"] == {"status 429": retries}
+    assert lineage["sampling"]["extra_body"] == {"tool_choice": "required"}
+    row = next(Store(tmp_path).iter_rows("s"))
+    assert row["metadata"]["served_model"] == "org/real-7b"
+    assert row["teacher"]["model"] == "alias"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mentor_data.cards import CARD_END, CARD_START, build_card
 from mentor_data.cli import app
-from mentor_data.hub import merge_readme, publish, write_upload_folder
+from mentor_data.hub import HubError, RepoIdError, merge_readme, publish, write_upload_folder
 from mentor_data.store import Store, StoreError
 from mentor_data.verify import VerifyConfig, verify_dataset
 from tests.trajectory_fixtures import mixed_rows
@@ -251,3 +251,65 @@ def test_token_is_never_written_anywhere(store, tmp_path, monkeypatch, caplog):
             assert SECRET.encode() not in path.read_bytes(), path
     for _, args, kwargs in fake.calls:
         assert SECRET not in repr(args) + repr(kwargs)
+
+
+# -- friendlier failures: bad repo ids, an unreachable Hub ---------------------------------------
+BAD_REPO_IDS = ["a/b/c", "../x", "org/na me", "org/a--b", "org/a..b", "org/" + "x" * 97]
+
+
+@pytest.mark.parametrize("repo_id", BAD_REPO_IDS)
+def test_a_bad_repo_id_is_refused_before_anything_is_written(store, tmp_path, repo_id):
+    api = FakeApi(tmp=tmp_path)
+    with pytest.raises(RepoIdError, match="not a valid Hub repository id"):
+        publish("arith", repo_id, store=store, api=api)
+    assert api.calls == []
+    with pytest.raises(RepoIdError, match="NAMESPACE/NAME"):
+        write_upload_folder("arith", tmp_path / "dry", store=store, repo_id=repo_id)
+    assert not (tmp_path / "dry").exists()
+    for extra in (["--dry-run", str(tmp_path / "cli")], []):
+        result = CliRunner().invoke(app, ["publish", "arith", "--repo-id", repo_id, *extra])
+        assert result.exit_code == 2, result.output
+        assert "not a valid Hub repository id" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "cli").exists()
+
+
+def _http():
+    """The HTTP client module huggingface_hub uses (httpx or httpx2, by version)."""
+    import importlib
+
+    return importlib.import_module(huggingface_hub.errors.HTTPError.__module__)
+
+
+def _connect_error() -> BaseException:
+    """What an unreachable Hub raises (a DNS failure, as seen offline)."""
+    return _http().ConnectError("[Errno -2] Name or service not known")
+
+
+def test_an_unreachable_hub_is_one_line(store, tmp_path, monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise _connect_error()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", offline)
+    with pytest.raises(HubError, match="could not reach the Hub"):
+        publish("arith", "org/arith", store=store)
+    result = CliRunner().invoke(app, ["publish", "arith", "--repo-id", "org/arith"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "could not reach the Hub (ConnectError: [Errno -2] Name or service not known)" in (
+        result.output
+    )
+    assert "check the network or HF_ENDPOINT" in result.output and "--dry-run" in result.output
+
+
+def test_a_refused_request_says_what_to_check(store, tmp_path):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    class Refusing(FakeApi):
+        def create_commit(self, *args, **kwargs):
+            http = _http()
+            response = http.Response(401, request=http.Request("POST", "https://hub/x"))
+            raise HfHubHTTPError("401 Client Error: Unauthorized\n\nbad token", response=response)
+
+    with pytest.raises(HubError, match=r"refused the request for org/arith \(HfHubHTTPError: 401"):
+        publish("arith", "org/arith", store=store, api=Refusing(tmp=tmp_path))

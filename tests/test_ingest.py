@@ -103,6 +103,55 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path, bad, message):
     assert store.versions("x") == []
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({**TEXT_ROW, "sample_id": 2**63}, "line 2: field 'sample_id': 9223372036854775808 is too"),
+        ({**TEXT_ROW, "sample_id": True}, "line 2: field 'sample_id' must be"),
+        ({**TEXT_ROW, "id": "q\ud800"}, "line 2: field 'id': contains a lone surrogate"),
+        (
+            {
+                **TEXT_ROW,
+                "messages": [*TEXT_ROW["messages"][:3], {"role": "assistant", "content": "\udc80"}],
+            },
+            "line 2: field 'messages[3].content': contains a lone surrogate",
+        ),
+        ({**TEXT_ROW, "tools": [{"\ud800": 1}]}, "field 'tools[0] (a key)'"),
+    ],
+)
+def test_values_the_store_cannot_hold_are_invalid_rows(tmp_path, bad, message):
+    src = write_jsonl(tmp_path / "bad.jsonl", [TEXT_ROW, {**bad, "id": bad["id"] + "b"}])
+    store = Store(tmp_path / "data")
+    with pytest.raises(InvalidRowsError) as err:
+        import_jsonl(src, "x", store=store)
+    assert message in str(err.value)
+    assert not (tmp_path / "data" / "x").exists()
+    result = import_jsonl(src, "x", store=store, skip_invalid=True)
+    assert result.rows == 1 and message in result.skipped[0]
+
+
+def test_sample_id_at_the_int64_limit_is_stored(tmp_path):
+    src = write_jsonl(tmp_path / "ok.jsonl", [{**TEXT_ROW, "sample_id": 2**63 - 1}])
+    store = Store(tmp_path / "data")
+    assert import_jsonl(src, "x", store=store).rows == 1
+
+
+def test_bytes_that_are_not_utf8_are_named_with_their_line(tmp_path):
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(
+        (json.dumps(TEXT_ROW) + "\n").encode()
+        + json.dumps({**TEXT_ROW, "id": "q2", "question": "caf\u00e9"}, ensure_ascii=False).encode(
+            "latin-1"
+        )
+        + b"\n"
+    )
+    store = Store(tmp_path / "data")
+    with pytest.raises(InvalidRowsError, match=r"line 2: not valid UTF-8 \(byte 0xe9"):
+        import_jsonl(src, "x", store=store)
+    result = import_jsonl(src, "x", store=store, skip_invalid=True)
+    assert result.rows == 1 and result.skipped[0].startswith("line 2: not valid UTF-8")
+
+
 def test_duplicate_keys_are_rejected(tmp_path):
     src = write_jsonl(
         tmp_path / "d.jsonl", [{**TEXT_ROW, "sample_id": 0}, {**TEXT_ROW, "sample_id": 0}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -109,6 +110,30 @@ def test_builtin_specs():
     ]:
         with pytest.raises(ValueError, match=word):
             load_problems(bad)
+
+
+def test_builtin_sizes_are_bounded_and_only_what_is_kept_is_made(monkeypatch):
+    from mentor_data.problems.loaders import MAX_PROBLEMS, builtin_problems
+
+    assert parse_builtin_spec(f"builtin:clock?n={MAX_PROBLEMS}")[1]["n"] == MAX_PROBLEMS
+    for bad, word in [
+        ("builtin:clock?n=99999999999999999999", "at most 10,000,000 problems"),
+        (f"builtin:clock?n={MAX_PROBLEMS + 1}", "split the work into runs"),
+        ("builtin:clock?n=" + "9" * 5000, "at most 10,000,000 problems"),
+        ("builtin:clock?offset=" + "9" * 30, "offset=9"),
+        ("builtin:clock?seed=" + "9" * 30, "seed=9"),
+        ("builtin:clock?n=\u00b2", "non-negative integer"),  # a digit, but not 0-9
+    ]:
+        with pytest.raises(ValueError, match=word):
+            parse_builtin_spec(bad)
+    with pytest.raises(ValueError, match="split the work"):
+        builtin_problems(["clock"], MAX_PROBLEMS + 1)
+    made = []
+    real = FAMILIES["clock"].generate
+    spy = SimpleNamespace(generate=lambda i, seed=0: made.append(i) or real(i, seed))
+    monkeypatch.setitem(FAMILIES, "clock", spy)  # FAMILIES entries are frozen dataclasses
+    assert len(load_problems(f"builtin:clock?n={MAX_PROBLEMS}", limit=3)) == 3
+    assert made == [0, 1, 2]
 
 
 def test_resolve_arguments_and_failed_program_stops():

@@ -211,6 +211,18 @@ def test_boxed_in_an_earlier_turn_does_not_count():
     assert score("mentor", completion, "12", ["add"], OFFERED) == pytest.approx(0.1)
 
 
+def test_an_unclosed_block_then_a_boxed_answer_is_scored():
+    # An unclosed block is not a call and does not hide the answer after it (the reference reads
+    # the last \boxed anywhere): no valid tool against a teacher's {add} is no match, so MENTOR
+    # pays 0.7 + 0.1 (clean), sparse 1.0.
+    text = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n' + "\\boxed{3}"
+    assert score("sparse", text, "3", None, OFFERED) == 1.0
+    assert score("mentor", text, "3", ["add"], OFFERED) == pytest.approx(0.8)
+    assert score("mentor", text, "4", ["add"], OFFERED) == pytest.approx(0.1)  # wrong: 0.1·clean
+    parts = score_components("mentor", parse_completion(text), "3", ["add"], OFFERED)
+    assert (parts.reason, parts.answer, parts.n_calls, parts.n_malformed) == ("scored", "3", 0, 1)
+
+
 def test_last_boxed_of_the_final_turn_with_nested_braces():
     completion = [{"role": "assistant", "content": "\\boxed{1} then \\boxed{\\frac{24}{2}}"}]
     assert score("sparse", completion, "12", None, OFFERED) == 1.0

@@ -9,6 +9,7 @@ with the protection's name as the reason.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from mentor_data.tools.sandbox import (
     SandboxLimits,
     SandboxPool,
     SandboxResult,
+    _Zygote,
 )
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/mountinfo").exists(), reason="Linux only")
@@ -159,6 +161,58 @@ def test_infinite_loop_hits_cpu_limit(pool):
     result = call(pool, "while True:\n    pass")
     assert result.code == "timeout" and "CPU time" in result.error
     assert time.monotonic() - started < 2.9
+
+
+def test_cpu_limit_sends_sigxcpu_before_sigkill(pool):
+    # soft < hard: the kernel sends SIGXCPU at the limit, SIGKILL only a second later.
+    result = pool.run("import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))")
+    assert result.stdout == "(1, 2)\n"
+
+
+def test_infinite_loop_with_small_cpu_limit_is_a_timeout(pool):
+    limits = SandboxLimits(cpu_s=1, wall_s=8, memory_mb=128)
+    result = pool.run("while True:\n    pass", limits)
+    assert result.status == "cpu_limit", (result.signal, result.cpu_s)
+    assert call(pool, "while True:\n    pass", limits).code == "timeout"
+    # Code that ignores SIGXCPU is killed at the hard limit: still a timeout, not a crash.
+    ignoring = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    result = pool.run(ignoring, limits)
+    assert result.status == "cpu_limit", (result.signal, result.cpu_s)
+    assert call(pool, ignoring, limits).code == "timeout"
+
+
+def _outcome(sig: int | None = None, cpu: float = 0.0, cpu_s: float = 5.0, exit_code=None):
+    if sig is not None:
+        end = {"status": sig, "cpu": cpu}  # a wait status: killed by `sig`
+    elif exit_code is not None:
+        end = {"exit_code": exit_code, "cpu": cpu}
+    else:
+        end = {}
+    limits = {"cpu_s": cpu_s}
+    stderr = b"MemoryError\n" if exit_code == 1 and cpu == 0.25 else b""
+    return _Zygote._outcome(None, end, b"", stderr, 0.1, {}, limits)
+
+
+def test_cpu_limit_classification_does_not_depend_on_load():
+    # SIGXCPU is the kernel's CPU-limit signal: a timeout whatever rusage reads.
+    assert _outcome(signal.SIGXCPU, cpu=4.9)["status"] == "cpu_limit"
+    assert _outcome(signal.SIGXCPU, cpu=0.0)["status"] == "cpu_limit"
+    # SIGKILL with CPU time near the limit (rusage reads a little short on a busy machine).
+    assert _outcome(signal.SIGKILL, cpu=4.90)["status"] == "cpu_limit"
+    assert _outcome(signal.SIGKILL, cpu=5.0)["status"] == "cpu_limit"
+    assert _outcome(signal.SIGKILL, cpu=6.0)["status"] == "cpu_limit"
+    assert _outcome(signal.SIGKILL, cpu=0.9, cpu_s=1)["status"] == "cpu_limit"
+    # Every other classification is unchanged.
+    killed = _outcome(signal.SIGKILL, cpu=0.5)
+    assert (killed["status"], killed["detail"]) == ("killed", "SIGKILL")
+    segv = _outcome(signal.SIGSEGV, cpu=5.0)
+    assert (segv["status"], segv["detail"]) == ("killed", "SIGSEGV")
+    assert _outcome(exit_code=0)["status"] == "ok"
+    assert _outcome(exit_code=1)["status"] == "error"
+    assert _outcome(exit_code=1, cpu=0.25)["status"] == "memory_limit"
+    assert _outcome()["status"] == "sandbox_error"
+    stopped = _Zygote._outcome("timeout", {"status": signal.SIGKILL}, b"", b"", 1, {}, {})
+    assert stopped["status"] == "timeout"
 
 
 def test_sleeping_code_hits_wall_clock_limit(pool):

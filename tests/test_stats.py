@@ -11,7 +11,7 @@ from mentor_data.cli import app
 from mentor_data.stats import compute_stats, plot_stats, version_stats
 from mentor_data.store import Store
 from mentor_data.verify import VerifyConfig, verify_dataset
-from tests.trajectory_fixtures import mixed_rows
+from tests.trajectory_fixtures import mixed_rows, traj
 
 
 @pytest.fixture
@@ -38,6 +38,16 @@ def test_stats_of_a_verified_version(store):
     assert s["tokens"]["prompt"]["sum"] == 1200 and s["tokens"]["completion"]["mean"] == 20
     assert s["latency_s"]["p95"] == 0.5 and s["tool_errors"] == 0
     json.dumps(s)
+
+
+def test_stats_count_no_tool_call_rows(data_dir):
+    store = Store(data_dir)
+    mental = traj([], "36", "36", problem_id="p9")  # right, but never called a tool
+    store.write_version("arith", [*mixed_rows(), mental])
+    verify_dataset("arith", store=store, config=VerifyConfig(workers=1, keep="all"))
+    s = version_stats("arith@v2", store=store)
+    assert s["reasons"]["no_tool_call"] == 1 and s["passed"] == 9
+    assert s["calls_histogram"]["0"] == 1
 
 
 def test_stats_of_an_unverified_version(store):

@@ -172,3 +172,100 @@ def test_shards_are_plain_parquet_readable_by_datasets(tmp_path):
 def test_data_dir_from_environment(data_dir):
     store = Store()
     assert store.root == data_dir
+
+
+# -- a hostile store: broken manifests, orphaned drafts, the draft lock ---------------------------
+def _drop_shards(path):
+    manifest = json.loads(path.read_text())
+    del manifest["shards"]
+    path.write_text(json.dumps(manifest))
+
+
+def _escape_shard(path):
+    manifest = json.loads(path.read_text())
+    manifest["shards"][0]["file"] = "../v0001/" + manifest["shards"][0]["file"]
+    path.write_text(json.dumps(manifest))
+
+
+BROKEN_MANIFESTS = {
+    "truncated": lambda p: p.write_text(p.read_text()[:40]),
+    "empty object": lambda p: p.write_text("{}"),
+    "a list": lambda p: p.write_text("[]"),
+    "deleted": lambda p: p.unlink(),
+    "no shards": _drop_shards,
+    "shard outside the version": _escape_shard,
+}
+
+
+@pytest.mark.parametrize("breakage", list(BROKEN_MANIFESTS))
+def test_a_broken_manifest_is_named_with_the_fix(tmp_path, breakage):
+    store = Store(tmp_path)
+    store.write_version("d", rows(2))
+    info = store.write_version("d", rows(3))
+    BROKEN_MANIFESTS[breakage](info.path / "manifest.json")
+    assert store.versions("d") == [1, 2]  # a broken version never vanishes silently
+    for call in (store.manifest, store.load, store.keys):
+        with pytest.raises(StoreError) as exc:
+            call("d@v2")
+        message = str(exc.value)
+        assert str(info.path / "manifest.json") in message, message
+        assert "remove the version folder" in message and "\n" not in message
+    with pytest.raises(StoreError, match="manifest.json"):
+        store.load("d")  # the latest is the broken one: named, not skipped
+    assert len(store.load("d@v1")) == 2  # healthy versions still load
+
+
+def test_the_draft_is_created_only_under_the_lock(tmp_path):
+    import fcntl
+
+    from mentor_data.generate import _draft_lock
+
+    store = Store(tmp_path)
+    writer = store.writer("d", draft_id="job")
+    (tmp_path / "d").mkdir(exist_ok=True)
+    with open(tmp_path / "d" / ".draft-job.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(StoreError, match="is writing"):
+            with _draft_lock(writer):
+                pass
+    assert not writer.path.exists()  # a refused run leaves no draft folder
+
+
+def test_a_run_starting_as_another_commits_gets_a_fresh_draft(tmp_path):
+    # B is set up while A holds the lock; A commits (its draft becomes v1) and releases; B then
+    # takes the lock: it must find no draft and write a new one, not crash on A's vanished draft.
+    from mentor_data.generate import _draft_lock
+
+    store = Store(tmp_path)
+    a = store.writer("d", draft_id="job")
+    with _draft_lock(a):
+        a.write_rows(rows(2))
+        b = store.writer("d", draft_id="job")
+        a.commit()
+    with _draft_lock(b):
+        assert b.existing_keys() == set()
+        b.write_rows(rows(3))
+        info = b.commit()
+    assert info.version == 2 and len(store.load(info)) == 3
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["v0001", "v0002"]  # no .lock
+
+
+def test_orphaned_drafts_are_listed_and_removed_unless_in_use(tmp_path):
+    import fcntl
+
+    store = Store(tmp_path)
+    store.write_version("d", rows(1))
+    store.writer("d", draft_id="killed").write_rows(rows(2))  # a run killed before its commit
+    busy = store.writer("d", draft_id="busy")
+    busy.write_rows(rows(1))
+    drafts = {d.draft_id: d for d in store.drafts()}
+    assert set(drafts) == {"killed", "busy"}
+    assert drafts["killed"].bytes > 0 and drafts["killed"].age_s >= 0
+    assert not drafts["killed"].in_use
+    with open(tmp_path / "d" / ".draft-busy.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert {d.draft_id: d.in_use for d in store.drafts()} == {"killed": False, "busy": True}
+        removed, refused = store.remove_drafts()
+    assert [d.draft_id for d in removed] == ["killed"] and [d.draft_id for d in refused] == ["busy"]
+    assert busy.path.is_dir() and not (tmp_path / "d" / ".draft-killed").exists()
+    assert store.versions("d") == [1]

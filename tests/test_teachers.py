@@ -400,3 +400,94 @@ def test_new_conversation_opening():
     conv = new_conversation(p, 1, GenerationConfig(system_prompt=""))
     assert conv.messages == [{"role": "user", "content": "q?"}] and conv.sample_id == 1
     assert conv.tools == ARITHMETIC.schemas()
+
+
+# -- openai against a real server: errors, served model, ignored tools, extra body -------------
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Recording(FakeOpenAIServer):
+    """Records request bodies; answers as `served` when set (an alias resolving elsewhere);
+    `ignore_tools` drops `tools=` and writes no calls (a template without tool support)."""
+
+    def __init__(self, *args, served=None, ignore_tools=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bodies, self.served, self.ignore_tools = [], served, ignore_tools
+
+    def answer(self, body, malformed=False):
+        self.bodies.append(body)
+        if self.ignore_tools:
+            body = {**body, "tools": None}
+        reply = super().answer(body, malformed)
+        if self.ignore_tools:
+            reply["choices"][0]["message"] = {"role": "assistant", "content": "It is 42."}
+        if self.served:
+            reply["model"] = self.served
+        return reply
+
+
+def test_openai_errors_name_the_url_and_the_timeout_flag(problems):
+    port = _closed_port()
+    cfg = GenerationConfig(max_retries=0, **FAST)
+    teacher = OpenAITeacher(model="m", base_url=f"http://127.0.0.1:{port}/v1")
+    rows = run_conversations(teacher, problems[:2], cfg).rows
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    for r in rows:
+        assert r["error"].startswith("connection error") and url in r["error"], r["error"]
+    with FakeOpenAIServer(problems[:2], fault_rate=1.0, fault_kinds=("slow",), slow_s=1) as s:
+        cfg = GenerationConfig(max_retries=0, request_timeout_s=0.2, backoff_base_s=0.01)
+        rows = run_conversations(OpenAITeacher(model="m", base_url=s.base_url), problems[:2], cfg)
+    for r in rows.rows:
+        assert "timeout" in r["error"] and "0.2 s" in r["error"], r["error"]
+        assert "--request-timeout" in r["error"] and s.base_url in r["error"]
+    with FakeOpenAIServer(problems[:1]) as s:
+        teacher = OpenAITeacher(model=MISSING_MODEL, base_url=s.base_url)
+        (row,) = run_conversations(teacher, problems[:1], GenerationConfig(**FAST)).rows
+    assert row["error"].startswith("HTTP 404") and s.base_url in row["error"]
+    assert teacher.stats()["failed"] == 1 and teacher.stats()["failure_streak"] == 1
+
+
+def test_openai_records_the_served_model(problems):
+    with _Recording(problems[:3], served="org/real-model-7b") as server:
+        teacher = OpenAITeacher(model="alias", base_url=server.base_url)
+        rows = run_conversations(teacher, problems[:3], GenerationConfig(**FAST)).rows
+    assert teacher.stats()["served_models"] == {"org/real-model-7b": teacher.stats()["replies"]}
+    for r in rows:
+        assert r["teacher"]["model"] == "alias" and r["finish_reason"] == "stop"
+        assert r["metadata"]["served_model"] == "org/real-model-7b"
+
+
+def test_openai_warns_when_the_server_ignores_tools(problems, caplog):
+    with _Recording(problems[:3], ignore_tools=True) as server:
+        teacher = OpenAITeacher(model="m", base_url=server.base_url)
+        with caplog.at_level("WARNING", logger="mentor_data.teachers.openai_teacher"):
+            rows = run_conversations(teacher, problems[:3], GenerationConfig(**FAST)).rows
+    assert all(body["tools"] for body in server.bodies)  # offered, ignored
+    assert all(r["tool_calls"] == [] for r in rows)
+    (warning,) = teacher.stats()["warnings"]
+    assert "called a tool" in warning and "--tool-format text" in warning
+    assert warning in caplog.text
+    with FakeOpenAIServer(problems[:3]) as server:  # a server with a tool parser: no warning
+        teacher = OpenAITeacher(model="m", base_url=server.base_url)
+        run_conversations(teacher, problems[:3], GenerationConfig(**FAST))
+    assert teacher.stats()["warnings"] == []
+
+
+def test_openai_extra_body_reaches_the_server(problems):
+    extra = {"tool_choice": "required", "grammar": "root ::= x"}
+    with _Recording(problems[:2]) as server:
+        teacher = OpenAITeacher(model="m", base_url=server.base_url)
+        run_conversations(teacher, problems[:2], GenerationConfig(extra_body=extra, **FAST))
+    assert server.bodies and all(
+        b["tool_choice"] == "required" and b["grammar"] == "root ::= x" for b in server.bodies
+    )
+    assert GenerationConfig(extra_body=extra).output_fields()["extra_body"] == extra
+    assert "extra_body" not in GenerationConfig().output_fields()  # old resume keys hold
+    for bad in ([1], "tool_choice", {"x": object()}):
+        with pytest.raises(ValueError, match="extra_body"):
+            GenerationConfig(extra_body=bad)

@@ -23,6 +23,7 @@ from mentor_data.verify import (
     structure_problem,
     verify_dataset,
     verify_row,
+    verify_rows,
 )
 from tests.trajectory_fixtures import mixed_rows, traj
 
@@ -473,3 +474,73 @@ def test_verify_cli(data_dir):
 def test_help(command):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+# -- no_tool_call: a right answer reached without the tools is no tool-use demonstration --------
+def mental_row(**kwargs):
+    """An arithmetic row that answers right in its first turn without calling a tool."""
+    return traj([], "36", "36", **kwargs)
+
+
+def test_mental_arithmetic_row_is_no_tool_call_by_default():
+    v = verify_row(mental_row())
+    assert (v.reason, v.verified, v.teacher_answer, v.teacher_n_calls) == (
+        "no_tool_call",
+        False,
+        "36",
+        0,
+    )
+    assert "0 well-formed tool call(s), at least 1 required" in v.detail
+    assert "no_tool_call" in REASONS
+    ok = verify_row(mental_row(), min_calls=0)
+    assert ok.reason == "ok" and ok.verified
+    # Checked after the judge: a wrong mental answer stays wrong_answer.
+    assert verify_row(traj([], "35", "36")).reason == "wrong_answer"
+    # An explicit minimum above the domain's: one call is not enough for 2.
+    assert verify_row(traj(), min_calls=2).reason == "no_tool_call"
+    assert verify_row(traj(), min_calls=1).reason == "ok"
+    assert [v.reason for v in verify_rows([mental_row(), traj()], min_calls=0)] == ["ok", "ok"]
+
+
+def test_domain_min_calls_defaults():
+    from mentor_data.domains import get_domain
+
+    assert get_domain("arithmetic").min_calls == 1
+    assert get_domain("tools").min_calls == 1
+    assert get_domain("rag").min_calls == 1
+    pytest.importorskip("bfcl_eval")
+    assert get_domain("bfcl").min_calls == 0
+
+
+def test_verify_dataset_min_calls(tmp_path):
+    store = Store(tmp_path)
+    rows = mixed_rows() + [mental_row(problem_id="p9", sample_id=s) for s in range(2)]
+    store.write_version("arith", rows)
+    default = verify_dataset("arith", store=store, config=VerifyConfig(workers=2, chunk_rows=3))
+    assert default.reasons["no_tool_call"] == 2 and default.passed == 9 and default.kept == 9
+    assert list(default.reasons) == list(REASONS)
+    verify = store.manifest(default.output_ref)["lineage"]["verify"]
+    assert verify["reasons"]["no_tool_call"] == 2 and verify["min_calls"] is None
+    lenient = verify_dataset(
+        "arith@v1", store=store, config=VerifyConfig(workers=1, min_calls=0, keep="all")
+    )
+    assert lenient.reasons["no_tool_call"] == 0 and lenient.passed == 11
+    assert store.manifest(lenient.output_ref)["lineage"]["verify"]["min_calls"] == 0
+    with pytest.raises(ValueError, match="min_calls"):
+        VerifyConfig(min_calls=-1)
+
+
+def test_verify_cli_min_calls(data_dir):
+    Store(data_dir).write_version("arith", mixed_rows() + [mental_row(problem_id="p9")])
+    result = CliRunner().invoke(app, ["verify", "arith", "--workers", "1", "--keep", "all"])
+    assert result.exit_code == 0, result.output
+    assert "9/13 verified" in result.output and "no_tool_call" in result.output
+    assert "1 rows reached the answer without calling a tool" in result.output
+    lenient = CliRunner().invoke(app, ["verify", "arith@v1", "--workers", "1", "--min-calls", "0"])
+    assert lenient.exit_code == 0, lenient.output
+    assert "10/13 verified" in lenient.output and "no_tool_call" not in lenient.output
+    manifest = Store(data_dir).manifest("arith@v3")
+    assert manifest["lineage"]["verify"]["min_calls"] == 0
+    assert "--min-calls 0" in manifest["command"]
+    bad = CliRunner().invoke(app, ["verify", "arith@v1", "--min-calls", "-1"])
+    assert bad.exit_code != 0

@@ -45,6 +45,8 @@ class ArithmeticDomain(Domain):
         n = options["n"]
         if n is None:
             n = limit if limit is not None else DEFAULT_BUILTIN_N
+        elif limit is not None:
+            n = min(n, limit)  # make only the problems that will be kept
         return builtin_problems(names, n, options["offset"], options["seed"])
 
 

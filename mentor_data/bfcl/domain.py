@@ -42,6 +42,8 @@ class BfclDomain(Domain):
         "no_ground_truth",
         "judge_error",
     )
+    # Irrelevance rows are right to call nothing: the checker judges the calls (or none).
+    min_calls = 0
     card_summary = (
         "a chat with function calls (BFCL function calling: the calls are the answer; "
         "multi-turn rows also hold the executed results)"

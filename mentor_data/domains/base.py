@@ -176,6 +176,9 @@ class Domain:
         reads_metadata (`bool`): Verify decodes the `metadata` column for this domain's rows
             (its environment or judge reads it).
         reasons (`tuple[str, ...]`): Extra reason codes its judge may return.
+        min_calls (`int`): Well-formed tool calls a row must hold for verify to pass it (else
+            `no_tool_call`: it answered without its tools) unless `--min-calls` says otherwise;
+            0 for domains where calling nothing can be right (BFCL irrelevance).
         card_summary (`str`): One sentence for the dataset card ("what a row is").
         card_tags (`tuple[str, ...]`): Extra Hub tags of its datasets.
         card_synthetic (`bool`): Its problems are generated (the card's `synthetic` tag).
@@ -196,6 +199,7 @@ class Domain:
     check_offered: bool = True
     reads_metadata: bool = True
     reasons: tuple[str, ...] = ANSWER_REASONS
+    min_calls: int = 1
     card_summary: str = (
         "a multi-turn chat with tool calls, their executed results and a final `\\boxed{}` answer"
     )

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_BUILTIN_N = 1000
+MAX_PROBLEMS = 10_000_000
+"""The most problems (`n`) one spec may ask for: more is split into runs with `offset`."""
+MAX_INDEX = 2**63 - 1
+"""The largest `offset` and `seed` of a spec (int64, as the store's integer columns)."""
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 _BUILTIN_KEYS = ("n", "offset", "seed")
 _REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(@(latest|[vV]?\d+))?$")
@@ -70,17 +74,45 @@ def parse_builtin_spec(spec: str, *, seed: int = 0) -> tuple[list[str], dict[str
         if key not in _BUILTIN_KEYS:
             raise ValueError(f"{spec!r}: unknown option {key!r}; use n, offset, seed")
         value = values[-1]
-        if not value.isdigit():
-            raise ValueError(f"{spec!r}: option {key}={value!r} must be a non-negative integer")
-        options[key] = int(value)
+        options[key] = spec_size(spec, key, value)
     return names, options
+
+
+def spec_size(spec: str, key: str, value: str) -> int:
+    """The value of a spec's `n`, `offset` or `seed` option, checked.
+
+    Raises:
+        ValueError: not a non-negative integer, or above `MAX_PROBLEMS` (n) or `MAX_INDEX`
+            (offset, seed); the message says the limit and how to split the work.
+    """
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{spec!r}: option {key}={value!r} must be a non-negative integer")
+    limit = MAX_PROBLEMS if key == "n" else MAX_INDEX
+    if len(value.lstrip("0")) > len(str(limit)) or int(value) > limit:
+        if key != "n":
+            raise ValueError(f"{spec!r}: {key}={value} is too large; the limit is 2**63 - 1")
+        raise ValueError(
+            f"{spec!r}: n={value} is too large: at most {limit:,} problems per spec; split "
+            f"the work into runs of n={limit:,} with offset=0, then offset={limit:,}, ..."
+        )
+    return int(value)
 
 
 def builtin_problems(names: list[str], n: int, offset: int = 0, seed: int = 0) -> list[Problem]:
     """`n` built-in problems from global index `offset`, families interleaved round-robin.
 
     Global index j is problem `j // len(names)` of family `names[j % len(names)]`.
+
+    Raises:
+        ValueError: `n` is negative or above `MAX_PROBLEMS`, or `offset` outside int64.
     """
+    if not 0 <= n <= MAX_PROBLEMS:
+        raise ValueError(
+            f"n={n}: must be between 0 and {MAX_PROBLEMS:,}; split the work into runs of "
+            f"n={MAX_PROBLEMS:,} with offset=0, then offset={MAX_PROBLEMS:,}, ..."
+        )
+    if not 0 <= offset <= MAX_INDEX - n:
+        raise ValueError(f"offset={offset}: must be between 0 and 2**63 - 1 - n")
     families = [FAMILIES[name] for name in names]
     k = len(families)
     return [families[j % k].generate(j // k, seed) for j in range(offset, offset + n)]

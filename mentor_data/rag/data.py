@@ -75,9 +75,11 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
         if key not in _KEYS:
             raise ValueError(f"{spec!r}: unknown option {key!r}; use {', '.join(_KEYS)}")
         options[key] = values[-1]
+    from mentor_data.problems.loaders import spec_size
+
     for key in ("n", "offset", "seed"):
-        if key in options and not options[key].isdigit():
-            raise ValueError(f"{spec!r}: {key}={options[key]!r} must be a non-negative integer")
+        if key in options:  # a non-negative integer within MAX_PROBLEMS (n) / MAX_INDEX
+            spec_size(spec, key, options[key])
     return target.strip() or BUILTIN, options
 
 

@@ -58,6 +58,10 @@ class GenerationConfig:
             `native`: tools go to the backend as function schemas (OpenAI `tools=`, the chat
             template's `tools`). `text`: tool schemas are written into the system prompt and calls
             are read from `<tool_call>` tags (servers without a tool parser; openai backend).
+        extra_body (`dict` or `None`, *optional*, defaults to `None`):
+            Extra fields merged into every request body of the openai backend (e.g.
+            `{"tool_choice": "required"}`, vLLM's `top_k`, llama.cpp's `grammar`); must be a JSON
+            object. Hashed into the resume key when set.
 
     > Runtime parameters (not hashed: changing them resumes the same run)
 
@@ -85,6 +89,7 @@ class GenerationConfig:
     seed: int = 0
     system_prompt: str | None = None
     tool_format: str = "native"
+    extra_body: dict | None = None
     concurrency: int = 16
     batch_size: int | None = None
     request_timeout_s: float = 120.0
@@ -109,6 +114,16 @@ class GenerationConfig:
             raise ValueError(f"max_retries={self.max_retries}: must be >= 0")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s={self.request_timeout_s}: must be > 0")
+        if self.extra_body is not None:
+            if not isinstance(self.extra_body, dict):
+                raise ValueError(
+                    f"extra_body={self.extra_body!r}: must be a JSON object (a dict), e.g. "
+                    '{"tool_choice": "required"}'
+                )
+            try:
+                json.dumps(self.extra_body)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"extra_body: not JSON-serialisable: {exc}") from None
 
     @property
     def prompt(self) -> str | None:
@@ -129,6 +144,8 @@ class GenerationConfig:
         }
         fields = {k: v for k, v in asdict(self).items() if k not in runtime}
         fields["system_prompt"] = self.prompt
+        if self.extra_body is None:  # keeps the keys of runs made before the field existed
+            del fields["extra_body"]
         return fields
 
 
@@ -156,6 +173,8 @@ class TurnResult:
         completion_tokens (`int` or `None`): Generated tokens, when known.
         error (`str` or `None`): Why the request failed (after retries).
         retries (`int`): Retries this turn needed.
+        served_model (`str` or `None`): The model the server says answered (its `model`
+            field), when it reports one; may differ from the requested model (an alias).
     """
 
     message: dict | None
@@ -164,6 +183,7 @@ class TurnResult:
     completion_tokens: int | None = None
     error: str | None = None
     retries: int = 0
+    served_model: str | None = None
 
     @classmethod
     def failed(cls, error: str, retries: int = 0) -> TurnResult:

@@ -13,7 +13,15 @@ Retries are ours alone (the client's `max_retries` is 0, so they are counted and
 place): 408/409/429 and 5xx statuses, timeouts and dropped connections are retried up to
 `max_retries` times with exponential backoff and jitter; a `Retry-After` (or `retry-after-ms`)
 header sets the wait. Other statuses (400, 401, 404, ...) fail at once. A request that still fails
-becomes an `error` row with the last error, so no problem is lost.
+becomes an `error` row with the last error (naming the URL), so no problem is lost. `stats()`
+counts failed requests and the current streak of them (`failure_streak`, reset by any usable
+reply): `mentor_data.generate` stops a run whose requests keep failing. It also counts the
+models the server says answered (`served_models`: an alias may resolve to another model).
+
+A server that ignores `tools=` (a chat template without tool support, vLLM without
+`--enable-auto-tool-choice`) answers without calls: when none of the first
+`TOOL_CHECK_REPLIES` replies to requests with tools has a call, a warning is logged and kept
+in `stats()["warnings"]`.
 
 Tool formats:
 
@@ -57,6 +65,7 @@ DUMMY_API_KEY = "EMPTY"
 MAX_RETRY_AFTER_S = 300.0
 RETRY_STATUSES = frozenset({408, 409, 429})
 CONNECTIONS_PER_CLIENT = 16
+TOOL_CHECK_REPLIES = 8  # replies to requests with `tools=` checked for at least one call
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -196,6 +205,14 @@ class OpenAITeacher(Teacher):
         self.extra_body = extra_body
         self.retry_counts: collections.Counter = collections.Counter()
         self.requests = 0
+        self.failed = 0  # requests that failed after their retries (error rows)
+        self.replies = 0  # usable replies
+        self.failure_streak = 0  # failed requests since the last usable reply
+        self.last_error: str | None = None
+        self.served_models: collections.Counter = collections.Counter()
+        self.warnings: list[str] = []
+        self._tool_replies = 0  # replies to requests that offered tools= (native format)
+        self._tool_call_seen = False
         self._client = None
         self._semaphore: asyncio.Semaphore | None = None
         self._rng = random.Random()
@@ -210,7 +227,37 @@ class OpenAITeacher(Teacher):
             "requests": self.requests,
             "retries": sum(self.retry_counts.values()),
             "retries_by_reason": dict(self.retry_counts),
+            "replies": self.replies,
+            "failed": self.failed,
+            "failure_streak": self.failure_streak,
+            "last_error": self.last_error,
+            "served_models": dict(self.served_models),
+            "warnings": list(self.warnings),
         }
+
+    @property
+    def url(self) -> str:
+        """The chat completions URL requests go to (named in errors)."""
+        if self._client is not None:
+            base = str(self._client.base_url)
+        else:
+            base = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return base.rstrip("/") + "/chat/completions"
+
+    def _check_tools(self, final: bool = False) -> None:
+        """Warn once when replies to requests with `tools=` never contain a call."""
+        if self._tool_call_seen or self.warnings or not self._tool_replies:
+            return
+        if self._tool_replies < TOOL_CHECK_REPLIES and not final:
+            return
+        message = (
+            f"none of the first {self._tool_replies} replies from {self.url} called a tool "
+            "although tools= was offered: the server may ignore tools (a chat template without "
+            "tool support, or vLLM without --enable-auto-tool-choice --tool-call-parser ...); "
+            "fix the server or use --tool-format text"
+        )
+        self.warnings.append(message)
+        logger.warning(message)
 
     async def start(self, config: GenerationConfig) -> None:
         import openai
@@ -238,6 +285,7 @@ class OpenAITeacher(Teacher):
         self._semaphore = asyncio.Semaphore(config.concurrency)
 
     async def close(self) -> None:
+        self._check_tools(final=True)
         if self._client is not None:
             for client in self._clients:
                 await client.close()
@@ -251,6 +299,23 @@ class OpenAITeacher(Teacher):
         return list(await asyncio.gather(*(self._turn(c, config) for c in conversations)))
 
     async def _turn(self, conv: Conversation, config: GenerationConfig) -> TurnResult:
+        result = await self._request(conv, config)
+        if result.error is not None or result.message is None:
+            self.failed += 1
+            self.failure_streak += 1
+            self.last_error = result.error
+            return result
+        self.replies += 1
+        self.failure_streak = 0
+        if result.served_model:
+            self.served_models[result.served_model] += 1
+        if config.tool_format == "native" and conv.tools:
+            self._tool_replies += 1
+            self._tool_call_seen = self._tool_call_seen or bool(result.message.get("tool_calls"))
+            self._check_tools()
+        return result
+
+    async def _request(self, conv: Conversation, config: GenerationConfig) -> TurnResult:
         import openai
 
         body: dict[str, Any] = {
@@ -264,6 +329,7 @@ class OpenAITeacher(Teacher):
         if config.tool_format == "native" and conv.tools:
             body["tools"] = conv.tools
         body.update(self.extra_body or {})
+        body.update(config.extra_body or {})  # what `extra_body=` of the typed call would merge
         options = {"timeout": config.request_timeout_s}
         retries = 0
         while True:
@@ -283,19 +349,23 @@ class OpenAITeacher(Teacher):
                 break
             except openai.APIStatusError as exc:
                 reason = f"status {exc.status_code}"
-                error = f"HTTP {exc.status_code}: {_short(exc)}"
+                error = f"HTTP {exc.status_code} from POST {self.url}: {_short(exc)}"
                 retryable = exc.status_code in RETRY_STATUSES or exc.status_code >= 500
                 wait = retry_after_seconds(exc.response.headers)
             except openai.APITimeoutError:
                 reason, error, retryable = (
                     "timeout",
-                    (f"request timed out after {config.request_timeout_s:g} s"),
+                    f"timeout: no reply from POST {self.url} within "
+                    f"{config.request_timeout_s:g} s (raise it with --request-timeout)",
                     True,
                 )
             except openai.APIConnectionError as exc:
-                reason, error, retryable = "connection", f"connection error: {_short(exc)}", True
+                reason = "connection"
+                error = f"connection error to POST {self.url}: {_short(_root_cause(exc))}"
+                retryable = True
             except Exception as exc:  # anything else is this request's error, never the run's
-                reason, error, retryable = "other", f"{type(exc).__name__}: {_short(exc)}", False
+                error = f"{type(exc).__name__} from POST {self.url}: {_short(exc)}"
+                reason, retryable = "other", False
             if not retryable or retries >= config.max_retries:
                 attempts = retries + 1
                 return TurnResult.failed(
@@ -322,18 +392,29 @@ def _turn_result(response: Any, turn: int, retries: int) -> TurnResult:
     message = reply_message(msg.get("content"), msg.get("tool_calls"), turn)
     usage = response.get("usage")
     usage = usage if isinstance(usage, dict) else {}
+    served = response.get("model")
     return TurnResult(
         message=message,
         finish="length" if choice.get("finish_reason") == "length" else "stop",
         prompt_tokens=_token_count(usage.get("prompt_tokens")),
         completion_tokens=_token_count(usage.get("completion_tokens")),
         retries=retries,
+        served_model=served if isinstance(served, str) and served else None,
     )
 
 
 def _token_count(value: Any) -> int | None:
     """A usage count as an int; a server's malformed count (a string, a float) is unknown."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost cause of a connection error ("Connection refused", not "Connection error.")."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

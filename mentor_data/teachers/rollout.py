@@ -357,8 +357,14 @@ async def run_conversations_async(
         batch,
     )
 
+    # The model the server says answered each live conversation (last reply), for the row's
+    # `metadata.served_model`: an alias may resolve to another model than `teacher.model`.
+    served: dict[int, str] = {}
+
     def emit(conv: Conversation) -> None:
         row = conversation_row(conv, teacher, config)
+        if (model := served.pop(id(conv), None)) is not None:
+            row["metadata"] = {**(row["metadata"] or {}), "served_model": model}
         summary.add(row)
         if on_row is None:
             summary.rows.append(row)
@@ -388,6 +394,8 @@ async def run_conversations_async(
                 results = [TurnResult.failed(f"{type(exc).__name__}: {exc}") for _ in live]
             still: list[Conversation] = []
             for conv, result in zip(live, results, strict=True):
+                if result.served_model:
+                    served[id(conv)] = result.served_model
                 if advance(conv, result, config):
                     emit(conv)
                 else:

@@ -136,6 +136,10 @@ _CLONE_SYSCALL = {"x86_64": 56, "aarch64": 220}
 _SETUP_FAILED = 120  # exit status of a child whose setup failed (its reason is on _STATUS_FD)
 _MAX_STDERR = 4096  # bytes of stderr kept (the tail: the exception is at the end)
 _GRACE_S = 1.0  # after the end or a kill: how long stragglers may keep the pipes open
+_CPU_HARD_EXTRA_S = 1  # hard RLIMIT_CPU = soft + this: SIGXCPU first, SIGKILL a second later
+# A SIGKILL after at least this share of the CPU limit is the hard limit (rusage can read a
+# little short on a busy machine): a SIGKILL from the hard limit comes after soft + 1 s.
+_CPU_KILL_SHARE = 0.9
 _ARM_TIMEOUT_S = 10.0
 _FILENAME = "<python>"
 # Imported once in the zygote, so a call that uses them does not pay for the import.
@@ -167,7 +171,8 @@ class SandboxLimits:
     Args:
         cpu_s (`float`, *optional*, defaults to `5.0`):
             CPU seconds (`RLIMIT_CPU`, rounded up to a whole second; it also counts the few
-            milliseconds of the sandbox's own setup).
+            milliseconds of the sandbox's own setup). The kernel sends SIGXCPU at the limit and
+            SIGKILL a second later (code that ignores SIGXCPU); both are `cpu_limit`.
         wall_s (`float`, *optional*, defaults to `10.0`):
             Wall-clock seconds from handing over the code (sleeping code is stopped here).
         memory_mb (`int`, *optional*, defaults to `512`):
@@ -636,12 +641,16 @@ def _expose_interpreter(paths: list[str]) -> None:
                 os.close(fd)
 
 
+def _cpu_limit_s(limits: dict[str, Any]) -> int:
+    """The soft `RLIMIT_CPU` of a run: `cpu_s` rounded up to a whole second, at least 1."""
+    return max(1, math.ceil(float(limits["cpu_s"])))
+
+
 def _set_limits(limits: dict[str, Any]) -> None:
-    cpu = max(1, math.ceil(limits["cpu_s"]))
+    cpu = _cpu_limit_s(limits)
     memory = int(limits["memory_mb"]) << 20
     files = int(limits["file_mb"]) << 20
     for which, value in (
-        (resource.RLIMIT_CPU, cpu),
         (resource.RLIMIT_AS, memory),
         (resource.RLIMIT_FSIZE, files),
         (resource.RLIMIT_NPROC, int(limits["processes"])),
@@ -649,6 +658,9 @@ def _set_limits(limits: dict[str, Any]) -> None:
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(which, (value, value))
+    # Soft below hard: the kernel sends SIGXCPU at the limit (unmistakably the CPU limit) and
+    # SIGKILL only `_CPU_HARD_EXTRA_S` later, for code that ignores SIGXCPU.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + _CPU_HARD_EXTRA_S))
 
 
 def _drop_capabilities() -> None:
@@ -1128,8 +1140,11 @@ class _Zygote:
         elif exit_code is None and sig is None:
             status, detail = "sandbox_error", "the sandbox ended without a status"
         elif sig is not None:
-            cpu_limit = max(1, math.ceil(float(limits["cpu_s"])))
-            if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= cpu_limit - 0.05:
+            # SIGXCPU is the soft CPU limit; SIGKILL with CPU time near the limit, the hard one
+            # (the zygote's own kills, wall clock and output, are reported by stop_reason).
+            if sig == signal.SIGXCPU or (
+                sig == signal.SIGKILL and cpu >= _CPU_KILL_SHARE * _cpu_limit_s(limits)
+            ):
                 status = "cpu_limit"
             else:
                 status, detail = "killed", signal.Signals(sig).name

@@ -49,6 +49,9 @@ class VerifyConfig:
             first, fewest calls, lowest sample_id).
         workers (`int` or `None`, *optional*): Processes; None means all cores.
         judge_timeout_s (`float`, *optional*, defaults to `5.0`): Limit of one answer check.
+        min_calls (`int` or `None`, *optional*): Well-formed tool calls a row must hold to pass
+            (else `no_tool_call`); None means each row's domain default (`Domain.min_calls`:
+            1, BFCL 0). 0 keeps rows that answered without calling a tool.
         chunk_rows (`int`, *optional*, defaults to `500`): Rows per task sent to a worker.
         domain (`str` or `None`, *optional*): A user domain to load (`pkg.module:attr`,
             `file.py:attr`): the domain of the rows' `domain` column, when it is not built in.
@@ -61,6 +64,9 @@ class VerifyConfig:
     per_problem: int | None = field(default=None, metadata={"help": "Best K rows per problem."})
     workers: int | None = field(default=None, metadata={"help": "Processes (None: all cores)."})
     judge_timeout_s: float = field(default=5.0, metadata={"help": "Seconds per answer check."})
+    min_calls: int | None = field(
+        default=None, metadata={"help": "Tool calls a passing row needs (None: domain default)."}
+    )
     chunk_rows: int = field(default=500, metadata={"help": "Rows per worker task."})
     domain: str | None = field(default=None, metadata={"help": "A user domain to load."})
     tools: list[str] = field(default_factory=list, metadata={"help": "Python tool sources."})
@@ -75,6 +81,8 @@ class VerifyConfig:
             raise ValueError(f"workers={self.workers} is not valid: use N >= 1 or None (all)")
         if self.judge_timeout_s <= 0:
             raise ValueError(f"judge_timeout_s={self.judge_timeout_s} is not valid: use > 0")
+        if self.min_calls is not None and self.min_calls < 0:
+            raise ValueError(f"min_calls={self.min_calls} is not valid: use N >= 0 or None")
         if self.chunk_rows < 1:
             raise ValueError(f"chunk_rows={self.chunk_rows} is not valid: use >= 1")
 
@@ -185,7 +193,9 @@ def decode_for_verify(table: Any) -> list[dict[str, Any]]:
 _FORK_TABLE: Any = None
 
 
-def _verify_chunk(payload: Any, judge_timeout_s: float) -> list[RowVerdict]:
+def _verify_chunk(
+    payload: Any, judge_timeout_s: float, min_calls: int | None = None
+) -> list[RowVerdict]:
     """Worker task: `(start, length)` of the forked table, or an Arrow IPC stream of a slice."""
     if isinstance(payload, tuple):
         table = _FORK_TABLE.slice(*payload)
@@ -193,7 +203,9 @@ def _verify_chunk(payload: Any, judge_timeout_s: float) -> list[RowVerdict]:
         import pyarrow as pa
 
         table = pa.ipc.open_stream(payload).read_all()
-    return verify_rows(decode_for_verify(table), judge_timeout_s=judge_timeout_s)
+    return verify_rows(
+        decode_for_verify(table), judge_timeout_s=judge_timeout_s, min_calls=min_calls
+    )
 
 
 def _ipc(table: Any) -> Any:
@@ -244,7 +256,9 @@ def verify_table(
         with _Bar(n, progress) as bar:
             for k, start in enumerate(starts):
                 chunk = decode_for_verify(table.slice(start, size))
-                results[k] = verify_rows(chunk, judge_timeout_s=config.judge_timeout_s)
+                results[k] = verify_rows(
+                    chunk, judge_timeout_s=config.judge_timeout_s, min_calls=config.min_calls
+                )
                 bar.advance(len(results[k]))
         return [v for chunk in results for v in chunk]
     pool, forks = _pool(workers)
@@ -256,6 +270,7 @@ def verify_table(
                     _verify_chunk,
                     (start, size) if forks else _ipc(table.slice(start, size)),
                     config.judge_timeout_s,
+                    config.min_calls,
                 ): k
                 for k, start in enumerate(starts)
             }
@@ -426,6 +441,7 @@ def _verify_version(
         "keep": config.keep,
         "dedupe": config.dedupe,
         "per_problem": config.per_problem,
+        "min_calls": config.min_calls,
         "rows": summary.rows,
         "kept": summary.kept,
         "reasons": reasons,

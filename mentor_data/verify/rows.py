@@ -24,6 +24,7 @@ the first check that fails names the row's reason (`REASONS`):
 | `judge_error` | the judge could not decide (timeout, unparseable gold): neither right nor wrong |
 | `wrong_answer` | the boxed answer is not equivalent to the ground truth |
 | (a domain's codes) | its own judge's reason (BFCL: its checker's codes, docs/bfcl.md) |
+| `no_tool_call` | passed the judge with fewer well-formed calls than required (`min_calls`) |
 | `ok` | passed every check (`verified` is true only here) |
 
 Replay (`tool_output_mismatch`): the row's domain gives a fresh tool environment
@@ -41,6 +42,12 @@ wording may differ: it names the registry); a result must be a result. Calls of 
 non-deterministic (`Tool.deterministic = False`) are re-run but not compared, and the detail of
 an ok row says how many. Nothing is passed silently: a call whose tool is not loaded (the user's
 `--tools`/`--mcp`/`--domain` not given to verify) fails the row with `tool_not_loaded`.
+
+Tool use (`no_tool_call`): a row the judge passes must also hold at least `min_calls`
+well-formed calls, else it solved the problem without its tools and is no tool-use
+demonstration. `min_calls` None (the default) means the domain's `Domain.min_calls`: 1 for
+domains whose problems expect tools (arithmetic, RAG, user domains), 0 for BFCL (its
+irrelevance rows are right to call nothing); `--min-calls 0` keeps tool-free rows.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from mentor_data.trajectory import tool_calls_from_messages
 logger = logging.getLogger(__name__)
 
 SHARED_REASONS = (
+    "no_tool_call",
     "tool_output_mismatch",
     "tool_not_loaded",
     "unknown_tool",
@@ -399,7 +407,7 @@ def _mismatch(row: dict[str, Any], env: ToolEnv | None) -> tuple[str | None, str
     return None, None, uncompared
 
 
-def _verify(row: dict[str, Any], judge_timeout_s: float) -> RowVerdict:
+def _verify(row: dict[str, Any], judge_timeout_s: float, min_calls: int | None) -> RowVerdict:
     if row.get("error") is not None or row.get("finish_reason") == "error":
         return RowVerdict("error", _clip(str(row.get("error") or "finish_reason is error")))
     messages = row.get("messages")
@@ -458,10 +466,20 @@ def _verify(row: dict[str, Any], judge_timeout_s: float) -> RowVerdict:
         )
         return RowVerdict("max_turns", detail, **targets)
     verdict = domain.judge(row, messages, parsed=parsed, timeout_s=judge_timeout_s)
+    required = domain.min_calls if min_calls is None else min_calls
+    if verdict.reason == "ok" and len(sequence) < required:
+        return RowVerdict(
+            "no_tool_call",
+            f"{len(sequence)} well-formed tool call(s), at least {required} required: the "
+            "answer was reached without the tools (--min-calls 0 keeps such rows)",
+            **targets,
+        )
     return RowVerdict(verdict.reason, _clip(verdict.detail) if verdict.detail else note, **targets)
 
 
-def verify_row(row: dict[str, Any], *, judge_timeout_s: float = 5.0) -> RowVerdict:
+def verify_row(
+    row: dict[str, Any], *, judge_timeout_s: float = 5.0, min_calls: int | None = None
+) -> RowVerdict:
     """Verify one trajectory row; never raises.
 
     Args:
@@ -469,6 +487,8 @@ def verify_row(row: dict[str, Any], *, judge_timeout_s: float = 5.0) -> RowVerdi
             names the domain (`mentor_data.domains`) whose environment replays its calls and
             whose judge decides it.
         judge_timeout_s: wall-clock limit of one answer check.
+        min_calls: well-formed calls a row the judge passes must hold, else it is
+            `no_tool_call`; None means its domain's `Domain.min_calls` (1; BFCL 0).
 
     Returns:
         A `RowVerdict`: the first failing check's reason code (see the module docstring), a
@@ -481,19 +501,21 @@ def verify_row(row: dict[str, Any], *, judge_timeout_s: float = 5.0) -> RowVerdi
         ...                                       {"role": "assistant", "content": "\\\\boxed{3}"}]}
         >>> v = verify_row(row)
         >>> v.reason, v.verified, v.teacher_answer, v.teacher_n_calls
-        ('ok', True, '3', 0)
+        ('no_tool_call', False, '3', 0)
+        >>> verify_row(row, min_calls=0).reason
+        'ok'
     """
     try:
         if not isinstance(row, dict):
             return RowVerdict("error", f"the row is a {type(row).__name__}, not a mapping")
-        return _verify(row, judge_timeout_s)
+        return _verify(row, judge_timeout_s, min_calls)
     except Exception as exc:  # a bad row must never stop a run: it becomes an error row
         logger.debug("verify raised on a row", exc_info=True)
         return RowVerdict("error", _clip(f"verify raised {type(exc).__name__}: {exc}"))
 
 
 def verify_rows(
-    rows: Iterable[dict[str, Any]], *, judge_timeout_s: float = 5.0
+    rows: Iterable[dict[str, Any]], *, judge_timeout_s: float = 5.0, min_calls: int | None = None
 ) -> list[RowVerdict]:
     """`verify_row` over rows, in this process."""
-    return [verify_row(r, judge_timeout_s=judge_timeout_s) for r in rows]
+    return [verify_row(r, judge_timeout_s=judge_timeout_s, min_calls=min_calls) for r in rows]
