@@ -12,28 +12,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from mentor_data.bfcl.data import CATEGORIES, MULTI_TURN_CATEGORIES
+from mentor_data.domains.base import Opening
 from mentor_data.problems import Problem
-
-
-@dataclass
-class Opening:
-    """The start of a BFCL conversation.
-
-    Args:
-        messages (`list[dict]`): System message (unless none) and the first user turn.
-        pending_turns (`list[list[dict]]`): The later user turns, in order.
-        env (`MultiTurnEnv` or `None`): The live environment of a multi-turn row.
-        record_only (`bool`): Calls are recorded, not executed, and end the conversation.
-    """
-
-    messages: list[dict]
-    pending_turns: list[list[dict]] = field(default_factory=list)
-    env: Any = None
-    record_only: bool = True
 
 
 def _text(content: Any) -> str:
@@ -74,9 +57,7 @@ def open_conversation(problem: Problem, system_prompt: str | None) -> Opening:
     from mentor_data.bfcl.executor import MultiTurnEnv
 
     pending = [[dict(m) for m in turn if isinstance(m, Mapping)] for turn in turns[1:]]
-    return Opening(
-        messages=messages, pending_turns=pending, env=MultiTurnEnv(metadata), record_only=False
-    )
+    return Opening(messages=messages, pending_turns=pending, env=MultiTurnEnv(metadata))
 
 
 __all__ = ["Opening", "open_conversation"]

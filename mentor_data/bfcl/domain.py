@@ -61,8 +61,7 @@ class BfclDomain(Domain):
     def open_conversation(self, problem, system_prompt: str | None) -> Opening:
         from mentor_data.bfcl.conversation import open_conversation
 
-        opening = open_conversation(problem, system_prompt)
-        return Opening(opening.messages, opening.pending_turns, opening.env)
+        return open_conversation(problem, system_prompt)
 
     def environment(self, row: Mapping[str, Any]):
         """A multi-turn row's fresh API instances; None for AST rows (their calls are judged).
