@@ -789,6 +789,14 @@ def generate_cmd(
     tensor_parallel_size: Annotated[
         int | None, typer.Option(help="GPUs per vLLM engine (default: 1).")
     ] = None,
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine-arg",
+            help="A vllm.LLM argument of the vllm teacher, KEY=VALUE (a YAML scalar or JSON). "
+            "Repeatable: on CPU e.g. --engine-arg enforce_eager=true --engine-arg dtype=float32.",
+        ),
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(
@@ -815,6 +823,7 @@ def generate_cmd(
     from mentor_data.generate import GenerateConfig, GenerationAborted, generate
     from mentor_data.store import StoreError
     from mentor_data.teachers import GenerationConfig
+    from mentor_data.teachers.vllm_teacher import VLLMStartError, parse_engine_args
 
     def given(**kwargs):
         return {k: v for k, v in kwargs.items() if v is not None}
@@ -835,6 +844,10 @@ def generate_cmd(
                     f", not {extra_body!r}",
                     2,
                 )
+        try:
+            engine_kwargs = parse_engine_args(engine_arg or [])
+        except ValueError as exc:
+            _fail(str(exc), 2)
         gen = GenerationConfig(
             **given(
                 samples_per_problem=samples_per_problem,
@@ -862,6 +875,7 @@ def generate_cmd(
                 base_url=base_url,
                 api_key_env=api_key_env,
                 tensor_parallel_size=tensor_parallel_size,
+                engine_kwargs=engine_kwargs or None,
                 device=device,
                 limit=limit,
                 id_field=id_field,
@@ -876,7 +890,7 @@ def generate_cmd(
         r = generate(config, store=_store(data_dir), command=_command_line(ctx))
     except DomainError as exc:
         _fail(str(exc), 2)
-    except (OSError, StoreError, ValueError, ImportError, GenerationAborted) as exc:
+    except (OSError, StoreError, ValueError, ImportError, GenerationAborted, VLLMStartError) as exc:
         _fail(str(exc))
     table = Table("finish reason", "rows", "%", title=f"{r.version.ref}: {r.rows} rows")
     for reason, n in sorted(r.finish_reasons.items(), key=lambda kv: -kv[1]):

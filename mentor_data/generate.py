@@ -101,6 +101,10 @@ class GenerateConfig:
         api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`):
             Environment variable with the API key (a local `base_url` needs none).
         tensor_parallel_size (`int`, *optional*, defaults to `1`): GPUs per vLLM engine.
+        engine_kwargs (`dict`, *optional*, defaults to `{}`):
+            More `vllm.LLM(...)` arguments of the vllm teacher (`--engine-arg KEY=VALUE`), e.g.
+            `{"enforce_eager": True, "dtype": "float32"}` on CPU. Recorded in the lineage and,
+            when set, hashed into the resume key (`dtype` or `max_model_len` change the output).
         device (`str` or `None`, *optional*, defaults to `None`): Device of the hf teacher.
         generation (`GenerationConfig`): Sampling, limits, prompts and concurrency.
 
@@ -122,6 +126,7 @@ class GenerateConfig:
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     tensor_parallel_size: int = 1
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
     limit: int | None = None
     id_field: str = "id"
@@ -142,6 +147,15 @@ class GenerateConfig:
             raise ValueError(f"flush_interval_s={self.flush_interval_s}: must be > 0")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit}: must be >= 1")
+        if self.engine_kwargs:
+            from mentor_data.teachers.vllm_teacher import check_engine_kwargs
+
+            if self.teacher != "vllm":
+                raise ValueError(
+                    f"--engine-arg ({', '.join(self.engine_kwargs)}) is for --teacher vllm only, "
+                    f"not {self.teacher}"
+                )
+            check_engine_kwargs(self.engine_kwargs, None)  # the names vLLM knows: at make_teacher
 
 
 @dataclass
@@ -199,6 +213,9 @@ def resume_key(config: GenerateConfig, problems: list[Problem], teacher: Teacher
         "model": teacher.model,
         "generation": config.generation.output_fields(),
     }
+    engine_kwargs = getattr(teacher, "engine_kwargs", None)
+    if engine_kwargs:  # only when set: runs without them keep their keys
+        payload["engine_kwargs"] = engine_kwargs
     gen = config.generation
     defaults = {p.domain: conversation_prompt(p, gen) for p in problems}
     if any(prompt != gen.prompt for prompt in defaults.values()):
@@ -371,6 +388,7 @@ def _generate(
             api_key_env=config.api_key_env,
             tensor_parallel_size=config.tensor_parallel_size,
             device=config.device,
+            engine_kwargs=config.engine_kwargs or None,
         )
     key = resume_key(config, problems, teacher)
     writer = store.writer(config.name, draft_id=f"generate-{key}")
@@ -490,13 +508,16 @@ def _lineage(
         if isinstance(p.metadata, dict) and p.metadata.get("split")
     )
     sampling = {k: v for k, v in asdict(gen).items() if k != "system_prompt"}
+    teacher_lineage = {
+        "backend": teacher.backend,
+        "model": teacher.model,
+        "base_url": getattr(teacher, "base_url", None),
+    }
+    if teacher.backend == "vllm":  # the engine's own settings (dtype, eager mode, ...)
+        teacher_lineage["engine_kwargs"] = dict(getattr(teacher, "engine_kwargs", None) or {})
     return {
         "generator": "mentor-data generate",
-        "teacher": {
-            "backend": teacher.backend,
-            "model": teacher.model,
-            "base_url": getattr(teacher, "base_url", None),
-        },
+        "teacher": teacher_lineage,
         "sampling": sampling,
         # One prompt, or domain -> prompt when a domain has its own default (BFCL).
         "system_prompt": (

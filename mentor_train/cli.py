@@ -341,6 +341,15 @@ def eval_cmd(
     batch_size: Annotated[
         int | None, typer.Option(help="Conversations per generation call.")
     ] = None,
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine-arg",
+            help="A vllm.LLM argument of --backend vllm, KEY=VALUE (a YAML scalar or JSON), "
+            "over the CPU defaults enforce_eager=true, dtype=float32 and a 1 GiB KV cache. "
+            "Repeatable.",
+        ),
+    ] = None,
     domain: DomainSpec = None,
     tools: ToolSpecs = None,
     mcp: McpSpecs = None,
@@ -348,9 +357,14 @@ def eval_cmd(
 ) -> None:
     """Run a model with tools over problems: accuracy, tool use, similarity to the teacher."""
     from mentor_data.domains import DomainError
+    from mentor_data.teachers.vllm_teacher import VLLMStartError, parse_engine_args
     from mentor_train.evaluate import EvalConfig, evaluate, teacher_tool_frequencies
 
     _logging()
+    try:
+        engine_kwargs = parse_engine_args(engine_arg or [])
+    except ValueError as exc:
+        _fail(str(exc), 2)
     try:
         config = EvalConfig(
             backend=backend,
@@ -365,6 +379,7 @@ def eval_cmd(
             domain=domain,
             tools=tools or [],
             mcp=mcp or [],
+            engine_kwargs=engine_kwargs,
         )
         freq = (
             teacher_tool_frequencies(teacher_data, data_dir=str(data_dir) if data_dir else None)
@@ -374,7 +389,7 @@ def eval_cmd(
         result = evaluate(model, problems, freq, config)
     except DomainError as exc:
         _fail(str(exc), 2)
-    except (*_user_errors(), ValueError, FileNotFoundError) as exc:
+    except (*_user_errors(), ValueError, FileNotFoundError, ImportError, VLLMStartError) as exc:
         _fail(str(exc))
     if out is not None:
         result.write(out)

@@ -261,14 +261,36 @@ class MentorGRPOConfig(GRPOConfig):
             and unbounded tool loops have run out of memory (TRL#4751), so None is refused.
         logging_steps (`float`, *optional*, defaults to `1`):
             Log every step: the tool-call rate of the first steps is the smoke check.
+
+    > Colocated vLLM engine (`use_vllm: true, vllm_mode: colocate`; `mentor_train.vllm_sync`)
+
+    Args:
+        vllm_dtype (`str`, *optional*, defaults to `"auto"`):
+            dtype of the engine: `auto` is the policy's dtype on vLLM's CPU backend (on-policy
+            rollouts) and vLLM's own choice elsewhere; or `float32`, `bfloat16`, `float16`.
+        vllm_enforce_eager (`bool` or `None`, *optional*, defaults to `None`):
+            Run the engine without torch.compile. None: True on the CPU backend (compiling
+            costs 100-170 s per start there for about the same speed), vLLM's default elsewhere.
     """
 
     max_tool_calling_iterations: int | None = field(
         default=5, metadata={"help": "Tool rounds per completion (required, >= 1)."}
     )
     logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
+    vllm_dtype: str = field(
+        default="auto",
+        metadata={"help": "Colocated vLLM dtype: auto (policy's on CPU), float32, bfloat16."},
+    )
+    vllm_enforce_eager: bool | None = field(
+        default=None,
+        metadata={"help": "Colocated vLLM without torch.compile (None: True on CPU)."},
+    )
 
     def __post_init__(self) -> None:
+        from mentor_train.vllm_sync import DTYPES
+
+        if self.vllm_dtype not in DTYPES:
+            raise RecipeError(f"vllm_dtype={self.vllm_dtype!r}: use one of {list(DTYPES)}")
         if self.max_tool_calling_iterations is None or self.max_tool_calling_iterations < 1:
             raise RecipeError(
                 f"max_tool_calling_iterations={self.max_tool_calling_iterations}: set a cap >= 1 "

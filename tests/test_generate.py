@@ -421,3 +421,75 @@ def test_cli_summary_and_lineage_name_retries_and_the_served_model(tmp_path):
     row = next(Store(tmp_path).iter_rows("s"))
     assert row["metadata"]["served_model"] == "org/real-7b"
     assert row["teacher"]["model"] == "alias"
+
+
+# -- vllm engine arguments (a stand-in vllm module; the real engine: tests/test_vllm.py) -------
+def test_cli_engine_args_reach_the_vllm_teacher_and_the_lineage(tmp_path, monkeypatch):
+    from tests import fake_vllm
+
+    llm = fake_vllm.install(monkeypatch)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    args = ["generate", "--problems", "builtin:clock?n=3", "--name", "v", "--teacher", "vllm"]
+    args += ["--model", "tiny", "--engine-arg", "enforce_eager=true", "--engine-arg"]
+    args += ["dtype=float32", "--engine-arg", "max_model_len=4096", "--seed", "3"]
+    result = runner.invoke(app, [*args, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    engine_args = {"enforce_eager": True, "dtype": "float32", "max_model_len": 4096}
+    (engine,) = llm.instances
+    assert engine.kwargs == {"tensor_parallel_size": 1, "seed": 3, **engine_args}
+    lineage = Store(tmp_path).manifest("v")["lineage"]
+    assert lineage["teacher"] == {
+        "backend": "vllm",
+        "model": "tiny",
+        "base_url": None,
+        "engine_kwargs": engine_args,
+    }
+    rows = list(Store(tmp_path).iter_rows("v"))
+    assert len(rows) == 3 and all(r["teacher"]["backend"] == "vllm" for r in rows)
+    # Engine arguments decide the output (dtype, context length): another set, another draft.
+    problems = load_problems("builtin:clock?n=3")
+    config = GenerateConfig(
+        problems="builtin:clock?n=3",
+        name="v",
+        teacher="vllm",
+        model="tiny",
+        generation=GenerationConfig(seed=3),
+    )
+    keys = {
+        resume_key(config, problems, make_teacher("vllm", model="tiny", engine_kwargs=kwargs))
+        for kwargs in (None, engine_args, {"dtype": "bfloat16"})
+    }
+    assert len(keys) == 3 and lineage["resume_key"] in keys
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--engine-arg", "enforce_eager"], "--engine-arg 'enforce_eager': expected KEY=VALUE"),
+        (["--engine-arg", "dtype="], "empty value"),
+        (["--engine-arg", "dtype=float32"], "is for --teacher vllm only, not solver"),
+        (["--teacher", "vllm", "--model", "m", "--engine-arg", "seed=1"], "use --seed"),
+        (
+            ["--teacher", "vllm", "--model", "m", "--engine-arg", "enforce-eagre=1"],
+            "unknown vLLM engine argument 'enforce_eagre' (--engine-arg): did you mean "
+            "'enforce_eager'?",
+        ),
+    ],
+)
+def test_cli_bad_engine_args_are_one_line_errors(tmp_path, monkeypatch, args, message):
+    from tests import fake_vllm
+
+    fake_vllm.install(monkeypatch)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    base = ["generate", "--problems", "builtin:clock?n=2", "--name", "x"]
+    result = runner.invoke(app, [*base, *args, "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert message in result.output and "Traceback" not in result.output
+    assert not Store(tmp_path).names()
+
+
+def test_cli_vllm_teacher_without_vllm_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    args = ["generate", "--problems", "builtin:clock?n=2", "--name", "x", "--teacher", "vllm"]
+    result = runner.invoke(app, [*args, "--model", "m", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "make setup-vllm" in result.output

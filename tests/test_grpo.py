@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -218,6 +219,17 @@ def test_resume_without_checkpoint(tiny_student, tmp_path):  # noqa: F811
             train_dataset=Dataset.from_list(grpo_rows(2)),
             resume=True,
         )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_use_vllm_without_vllm_fails_in_one_line_before_loading(tmp_path):
+    # the model folder does not exist: the vLLM check comes first (TRL's comes after loading)
+    with pytest.raises(TrainingError, match=r"vLLM cannot be imported.*make setup-vllm") as info:
+        train(
+            recipe(tmp_path / "no-model", tmp_path, "use_vllm=true"),
+            train_dataset=Dataset.from_list(grpo_rows(2)),
+        )
+    assert "\n" not in str(info.value)
 
 
 # -- training data --------------------------------------------------------------------------------

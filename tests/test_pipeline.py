@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
-from mentor_train.pipeline import PipelineConfig, format_table, run_pipeline
+import pytest
+
+from mentor_train.pipeline import PipelineConfig, format_table, main, run_pipeline
 
 
 def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
-    config = PipelineConfig.quick(
-        run_dir=tmp_path / "run", data_dir=tmp_path / "data", card_dir=tmp_path / "cards"
-    )
+    config = PipelineConfig.quick(run_dir=tmp_path / "run", data_dir=tmp_path / "data")
     results = run_pipeline(config)
 
     labels = [r["model"] for r in results["rows"]]
-    assert labels == ["base", "sft", "grpo-sparse-s0", "grpo-mentor-s0"]
+    assert labels == ["vanilla", "sft", "sft+sparse-s0", "sft+mentor-s0"]
+    assert all(r["status"] == "done" for r in results["rows"])
+    for r in results["rows"][2:]:  # TRL logged the zero-variance share of every GRPO step
+        assert 0.0 <= r["zero_variance"] <= 1.0
     for row in results["rows"]:
         for split in ("in_domain", "held_out"):
             assert 0.0 <= row[f"{split}_accuracy"] <= 1.0
@@ -26,19 +30,45 @@ def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
     assert (run / "results.md").read_text().startswith("| model |")
     assert (run / "accuracy_vs_similarity.png").stat().st_size > 1000
     assert json.loads((run / "results.json").read_text())["rows"] == results["rows"]
-    assert (tmp_path / "cards" / "demo-quick-verified.md").is_file()
-    for stage in ("data", "verify", "card", "student", "sft", "grpo-sparse-s0", "grpo-mentor-s0"):
+    assert (run / "cards" / "demo-quick-verified.md").is_file()  # never a tracked file
+    for stage in ("data", "verify", "card", "student", "sft", "grpo-sft+sparse-s0"):
         assert (run / "stages" / f"{stage}.json").is_file(), stage
     # The verified dataset the models trained on is in the store, one trajectory per problem.
     verify = json.loads((run / "stages" / "verify.json").read_text())["result"]
     assert verify["kept"] == config.train_problems
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="mentor_train.pipeline"):
+    with caplog.at_level(logging.INFO, logger="mentor_train"):
         again = run_pipeline(config)
     assert again["rows"] == results["rows"]
     reused = [r.getMessage() for r in caplog.records if "reused" in r.getMessage()]
     assert len(reused) >= 7 and not any("running" in r.getMessage() for r in caplog.records)
+
+    # --report with a seed and an arm more: nothing runs, the missing runs are marked
+    wider = replace(config, seeds=(0, 1), arms=(*config.arms, "vanilla+mentor"))
+    report = run_pipeline(wider, report_only=True)
+    status = {r["model"]: r["status"] for r in report["rows"]}
+    assert status["sft+mentor-s0"] == "done" and status["sft+mentor-s1"] == "not started"
+    assert status["vanilla+mentor-s0"] == "not started"
+    assert "| sft+mentor | 1/2 |" in report["table"]
+    assert not (run / "stages" / "grpo-sft+mentor-s1.json").exists()
+
+
+def test_pipeline_config_names_bad_arms():
+    with pytest.raises(ValueError, match="arms: 'sft\\+mentr'.*REWARD one of.*mentor"):
+        PipelineConfig(arms=("sft+mentr",))
+    with pytest.raises(ValueError, match="START is one of sft, vanilla"):
+        PipelineConfig(arms=("instruct+mentor",))
+
+
+def test_pipeline_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "exp.yaml"
+    bad.write_text("arms: [sft+nope]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(bad), "--report"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: arms: 'sft+nope'") and "Traceback" not in err
 
 
 def test_format_table_marks_missing_values():
@@ -70,8 +100,6 @@ def test_experiment_recipes_load_as_pipeline_configs():
 
 
 def test_pipeline_config_yaml_names_unknown_fields(tmp_path):
-    import pytest
-
     path = tmp_path / "exp.yaml"
     path.write_text("sft_step: 10\n")
     with pytest.raises(ValueError, match="unknown field.*sft_step.*known:.*sft_steps"):
@@ -79,3 +107,24 @@ def test_pipeline_config_yaml_names_unknown_fields(tmp_path):
     path.write_text("seeds: [0, 1, 2]\nrun_dir: runs/x\n")
     config = PipelineConfig.from_yaml(path, grpo_steps=3)
     assert config.seeds == (0, 1, 2) and config.run_dir.name == "x" and config.grpo_steps == 3
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("vllm") is None,
+    reason="needs vLLM: `make setup-vllm`, then `make test-vllm`",
+)
+def test_quick_pipeline_with_vllm_rollouts_and_eval(tmp_path, monkeypatch):
+    """Where vLLM imports (`vllm: auto`), GRPO samples its rollouts from a colocated engine kept in
+    sync with the policy, and the models are evaluated with the vllm backend."""
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    config = PipelineConfig.quick(
+        run_dir=tmp_path / "run", data_dir=tmp_path / "data", arms=("sft+mentor",)
+    )
+    assert config.uses_vllm()
+    results = run_pipeline(config)
+    assert [r["status"] for r in results["rows"]] == ["done"] * 3
+    grpo = json.loads((tmp_path / "run" / "stages" / "grpo-sft+mentor-s0.json").read_text())
+    assert grpo["params"]["use_vllm"] is True and grpo["result"]["global_step"] == 2
+    evals = json.loads((tmp_path / "run" / "stages" / "eval-sft-held_out.json").read_text())
+    assert evals["params"]["backend"] == "vllm"

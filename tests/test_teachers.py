@@ -491,3 +491,108 @@ def test_openai_extra_body_reaches_the_server(problems):
     for bad in ([1], "tool_choice", {"x": object()}):
         with pytest.raises(ValueError, match="extra_body"):
             GenerationConfig(extra_body=bad)
+
+
+# -- vllm plumbing without vLLM (the real engine: tests/test_vllm.py, `make test-vllm`) --------
+def test_parse_engine_args():
+    from mentor_data.teachers.vllm_teacher import parse_engine_args
+
+    parsed = parse_engine_args(
+        [
+            "enforce_eager=true",
+            "dtype=float32",
+            "max-model-len=4096",
+            "gpu_memory_utilization=0.5",
+            'compilation_config={"level": 0}',
+            "revision=2024-01-01",  # YAML reads a date: kept as the string given
+            "tokenizer=a=b",  # only the first = splits
+        ]
+    )
+    assert parsed == {
+        "enforce_eager": True,
+        "dtype": "float32",
+        "max_model_len": 4096,
+        "gpu_memory_utilization": 0.5,
+        "compilation_config": {"level": 0},
+        "revision": "2024-01-01",
+        "tokenizer": "a=b",
+    }
+    assert parse_engine_args([]) == {}
+    for bad, message in [
+        (["enforce_eager"], "expected KEY=VALUE"),
+        (["=1"], "expected KEY=VALUE"),
+        (["1dtype=x"], "expected KEY=VALUE"),
+        (["dtype="], "empty value"),
+        (["dtype=a", "dtype=b"], "given twice"),
+        (["x={bad"], "neither a YAML scalar nor JSON"),
+    ]:
+        with pytest.raises(ValueError, match=message) as info:
+            parse_engine_args(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_vllm_teacher_checks_and_passes_engine_args(monkeypatch, problems):
+    from mentor_data.teachers.vllm_teacher import VLLMStartError
+    from tests import fake_vllm
+
+    llm = fake_vllm.install(monkeypatch)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    kwargs = {"enforce_eager": True, "dtype": "float32", "max_model_len": 4096}
+    teacher = make_teacher("vllm", model="m", engine_kwargs=kwargs)
+    assert teacher.engine_kwargs == kwargs
+    cfg = GenerationConfig(seed=5, temperature=0.0, max_tokens=8)
+    rows = run_conversations(teacher, problems[:2], cfg).rows
+    (engine,) = llm.instances
+    assert engine.model == "m" and engine.kwargs == {"tensor_parallel_size": 1, "seed": 5, **kwargs}
+    assert [r["final_answer"] for r in rows] == ["3", "3"]
+    assert engine.chats[0]["tools"] == problems[0].offered_tools()
+    for bad, message in [
+        ({"enforce_eagre": True}, "unknown vLLM engine argument 'enforce_eagre'.*'enforce_eager'"),
+        ({"seed": 1}, "'seed' has its own option: use --seed"),
+        ({"model": "x"}, "use --model"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make_teacher("vllm", model="m", engine_kwargs=bad)
+    with pytest.raises(ValueError, match="for the vllm teacher only, not openai"):
+        make_teacher("openai", model="m", base_url="http://x/v1", engine_kwargs=kwargs)
+    with pytest.raises(ValueError, match="for the vllm teacher only, not solver"):
+        make_teacher("solver", engine_kwargs=kwargs)
+    # On CPU the KV cache must be sized (vLLM would reserve 92% of the memory); on a GPU not.
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
+    with pytest.raises(ValueError, match="VLLM_CPU_KVCACHE_SPACE=1"):
+        make_teacher("vllm", model="m")
+    assert make_teacher("vllm", model="m", engine_kwargs={"kv_cache_memory_bytes": 1 << 30})
+    fake_vllm.install(monkeypatch, cpu=False)
+    assert make_teacher("vllm", model="m").engine_kwargs == {}
+    # An engine that does not start is one line naming the model and the arguments.
+    llm.fail = RuntimeError("Engine core initialization failed. See root cause above.\nmore")
+    teacher = make_teacher("vllm", model="m", engine_kwargs={"dtype": "float32"})
+    with pytest.raises(VLLMStartError, match=r"did not start for m .*'dtype': 'float32'.*above"):
+        run_conversations(teacher, problems[:1], cfg)
+
+
+class _ArrayArguments(FakeOpenAIServer):
+    """Sends the first call's arguments as a JSON array, as a hermes-parsed vLLM reply once did
+    (`"[17, 23]"`): a call, but not one with named arguments."""
+
+    def answer(self, body, malformed=False):
+        reply = super().answer(body, malformed)
+        calls = reply["choices"][0]["message"].get("tool_calls")
+        if calls and not any(m.get("role") == "tool" for m in body["messages"]):
+            calls[0]["function"]["arguments"] = "[17, 23]"
+        return reply
+
+
+def test_openai_arguments_that_decode_to_an_array_are_a_malformed_call(problems):
+    with _ArrayArguments(problems[:2]) as server:
+        teacher = OpenAITeacher(model="m", base_url=server.base_url)
+        rows = run_conversations(teacher, problems[:2], GenerationConfig(max_turns=12, **FAST)).rows
+    for row in rows:
+        first = row["tool_calls"][0]
+        assert first["error"].startswith("malformed_call") and first["arguments"] is None
+        call = row["messages"][2]["tool_calls"][0]
+        assert call["function"]["arguments"] == {"__raw__": "[17, 23]"}
+        observation = next(m for m in row["messages"] if m.get("tool_call_id") == call["id"])
+        assert observation["content"].startswith("Error: malformed_call")
+        # The conversation goes on: the next turn redoes the step and the answer is right.
+        assert row["finish_reason"] == "stop" and row["final_answer"] == row["answer"]

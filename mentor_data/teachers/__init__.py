@@ -5,13 +5,15 @@
 | `solver` | the problem's reference program (offline, instant) | nothing |
 | `oracle` | a BFCL row's ground-truth calls (offline, instant) | bfcl-eval |
 | `openai` | any OpenAI-compatible endpoint (OpenAI, `vllm serve`, SGLang, ...) | a URL |
-| `vllm` | the offline `vllm.LLM` engine | a GPU and `pip install 'mentor[vllm]'` |
+| `vllm` | the offline `vllm.LLM` engine (GPU, or CPU) | `mentor[vllm]` / `make setup-vllm` |
 | `hf` | a local transformers model folder (CPU or GPU) | the model |
 
 Backends are imported lazily by `make_teacher`, so importing this package loads no model library.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from mentor_data.teachers.base import (
     DEFAULT_SYSTEM_PROMPT,
@@ -39,6 +41,7 @@ def make_teacher(
     api_key_env: str = "OPENAI_API_KEY",
     tensor_parallel_size: int = 1,
     device: str | None = None,
+    engine_kwargs: dict[str, Any] | None = None,
 ) -> Teacher:
     """Build a teacher by backend name.
 
@@ -52,10 +55,21 @@ def make_teacher(
             and `base_url` is set: local servers need none).
         tensor_parallel_size: GPUs per vLLM engine.
         device: Device of the hf backend (`cpu`, `cuda`, ...; default: cuda when available).
+        engine_kwargs: More `vllm.LLM(...)` arguments of the vllm backend (`--engine-arg`, see
+            `mentor_data.teachers.vllm_teacher.parse_engine_args`), e.g. `enforce_eager` and
+            `dtype` on CPU.
 
     Raises:
-        ValueError: an unknown backend or a missing required option.
+        ValueError: an unknown backend, a missing required option, or engine arguments for
+            another backend than vllm (or ones vLLM does not know).
+        ImportError: the backend's library is not installed (the message says how to install).
     """
+    if backend not in TEACHERS:
+        raise ValueError(f"unknown teacher {backend!r}; use one of {', '.join(TEACHERS)}")
+    if engine_kwargs and backend != "vllm":
+        raise ValueError(
+            f"--engine-arg ({', '.join(engine_kwargs)}) is for the vllm teacher only, not {backend}"
+        )
     if backend == "solver":
         from mentor_data.teachers.solver import SolverTeacher
 
@@ -64,8 +78,6 @@ def make_teacher(
         from mentor_data.teachers.oracle import OracleTeacher
 
         return OracleTeacher()
-    if backend not in TEACHERS:
-        raise ValueError(f"unknown teacher {backend!r}; use one of {', '.join(TEACHERS)}")
     if not model:
         raise ValueError(f"the {backend} teacher needs --model")
     if backend == "openai":
@@ -77,7 +89,9 @@ def make_teacher(
     if backend == "vllm":
         from mentor_data.teachers.vllm_teacher import VLLMTeacher
 
-        return VLLMTeacher(model=model, tensor_parallel_size=tensor_parallel_size)
+        return VLLMTeacher(
+            model=model, tensor_parallel_size=tensor_parallel_size, engine_kwargs=engine_kwargs
+        )
     from mentor_data.teachers.hf_teacher import HFTeacher
 
     return HFTeacher(model=model, device=device)
