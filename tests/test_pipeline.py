@@ -59,6 +59,25 @@ def test_pipeline_config_names_bad_arms():
         PipelineConfig(arms=("sft+mentr",))
     with pytest.raises(ValueError, match="START is one of sft, vanilla"):
         PipelineConfig(arms=("instruct+mentor",))
+    with pytest.raises(ValueError, match="grpo_micro_batch=3 must divide the 8 rollouts"):
+        PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=3)
+    with pytest.raises(ValueError, match="num_generations >= 2"):
+        PipelineConfig(num_generations=1)
+    with pytest.raises(ValueError, match="vllm: 'yes'; use auto, on or off"):
+        PipelineConfig(vllm="yes")
+
+
+def test_grpo_micro_batches_keep_one_generation_batch_per_step():
+    from mentor_train.configs import load_recipe
+    from mentor_train.pipeline import _grpo_batch
+
+    config = PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=2)
+    batch = _grpo_batch(config)
+    assert batch == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}
+    sets = [f"{k}={v}" for k, v in batch.items()] + ["num_generations=4"]
+    args = load_recipe("recipes/tiny-cpu-grpo-mentor.yaml", "grpo", sets).training_args
+    assert args.generation_batch_size == 8  # 2 prompts x 4 rollouts generated and scored together
+    assert _grpo_batch(PipelineConfig(num_generations=4)) == {"per_device_train_batch_size": 4}
 
 
 def test_pipeline_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
