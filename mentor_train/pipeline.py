@@ -251,6 +251,12 @@ VLLM_ROLLOUTS = {
 """GRPO settings of vLLM rollouts (`PipelineConfig.vllm`)."""
 
 
+def _progress(output_dir: str | Path, steps: int) -> str:
+    """The status of an unfinished training run: `training k/N steps` or `not started`."""
+    done = report.steps_done(output_dir)
+    return f"training {done}/{steps} steps" if done else "not started"
+
+
 def _grpo_batch(config: PipelineConfig) -> dict[str, Any]:
     """One generation batch of `prompts_per_step` groups a step, in micro-batches for the loss."""
     step = config.num_generations * config.prompts_per_step
@@ -296,9 +302,13 @@ def run_pipeline(
     try:
         verified = _data_stages(config, stages, store)
         models["vanilla"] = str(_student_stage(config, stages))
-        models["sft"] = _sft_stage(
-            config, stages, verified["ref"], data_dir, models["vanilla"], resume
-        )
+        try:
+            models["sft"] = _sft_stage(
+                config, stages, verified["ref"], data_dir, models["vanilla"], resume
+            )
+        except NotFinished:  # (report mode) the GRPO runs below are then `not started`
+            models["sft"] = str(config.run_dir / "sft")
+            status["sft"] = _progress(models["sft"], config.sft_steps)
         _grpo_stages(config, stages, verified["ref"], data_dir, models, status, resume)
         for label, path in models.items():
             if status.get(label, "done") != "done":
@@ -462,20 +472,21 @@ def _grpo_stages(
                 **config.grpo_overrides,
             }
             models[label] = str(out)
+            if start in status:  # (report mode) its start checkpoint has not finished
+                status[label] = f"waiting for {start}"
+                continue
             try:
                 stages.run(
                     f"grpo-{label}",
-                    params,
+                    # the start's files too: a retrained SFT checkpoint must retrain its arms
+                    {**params, "start_stage": _model_digest(Path(models[start]))},
                     lambda p=params, v=variant: train_stage(
                         "grpo", config.grpo_recipe.format(variant=v), p, resume=resume
                     ),
                     lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
                 )
             except NotFinished:
-                done = report.steps_done(out)
-                status[label] = (
-                    f"training {done}/{config.grpo_steps} steps" if done else "not started"
-                )
+                status[label] = _progress(out, config.grpo_steps)
 
 
 def _eval_stage(
@@ -505,14 +516,14 @@ def _eval_stage(
         "model": path,
         "spec": spec,
         "max_tokens": config.eval_max_tokens,
-        "model_stage": _modeldigest(Path(path)),
+        "model_stage": _model_digest(Path(path)),
     }
     if backend != "hf":  # (the default keeps older caches valid)
         params["backend"] = backend
     return stages.run(f"eval-{label}-{split}", params, run_eval, lambda r: Path(r["dir"]).is_dir())
 
 
-def _modeldigest(path: Path) -> str:
+def _model_digest(path: Path) -> str:
     """Changes when the model folder is rewritten, so evals of a retrained model are redone."""
     files = sorted(path.glob("*.safetensors")) + sorted(path.glob("config.json"))
     return digest({f.name: f.stat().st_mtime_ns for f in files})

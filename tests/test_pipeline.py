@@ -53,6 +53,12 @@ def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
     assert "| sft+mentor | 1/2 |" in report["table"]
     assert not (run / "stages" / "grpo-sft+mentor-s1.json").exists()
 
+    # an SFT stage that has not finished (here: more steps asked for) marks everything after it
+    longer = run_pipeline(replace(config, sft_steps=config.sft_steps + 5), report_only=True)
+    status = {r["model"]: r["status"] for r in longer["rows"]}
+    assert status["sft"] == f"training {config.sft_steps}/{config.sft_steps + 5} steps"
+    assert status["sft+mentor-s0"] == "waiting for sft"
+
 
 def test_pipeline_config_names_bad_arms():
     with pytest.raises(ValueError, match="arms: 'sft\\+mentr'.*REWARD one of.*mentor"):
