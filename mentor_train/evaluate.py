@@ -71,6 +71,9 @@ from mentor_train.eval_metrics import (
 )
 from mentor_train.plots import SUMMARY_FILE, plot_results, read_summary
 
+# the CPU engine KV cache size shared with GRPO (vllm_sync imports no vLLM at load)
+from mentor_train.vllm_sync import CPU_KV_CACHE_BYTES
+
 logger = logging.getLogger(__name__)
 
 
@@ -241,8 +244,6 @@ def _ROW_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 (a constant built lazily: p
 
 
 # -- the run --------------------------------------------------------------------------------------
-# A KV cache that fits next to other jobs (vLLM on CPU otherwise reserves 92% of the memory).
-CPU_KV_CACHE_BYTES = 1 << 30
 
 
 def cpu_engine_defaults(engine_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
