@@ -22,11 +22,15 @@ contexts (recorded instead of sent to wandb) plus timers around the tool functio
   loss forward     `compute_loss` (forward with grad over prompt + completion)
   backward+optim   the rest of the step: backward, clipping, optimizer, logging
 
-The ratio printed is vLLM / transformers of the mean step time. Generation speed differs less
-than it seems when the two sides sample completions of different lengths: the mean completion
-length and the tool calls per rollout are printed next to it.
+A side `BACKEND+shared` also sets `share_prompt_prefix: true` (`mentor_train.shared_prefix`:
+each group's prompt computed once in the loss, the same gradient). The ratios printed are each
+side's mean step time over the `transformers` side's (today's default: transformers rollouts,
+the prompt computed per rollout). Generation speed differs less than it seems when two sides
+sample completions of different lengths: the mean completion length and the tool calls per
+rollout are printed next to it.
 
     python benchmarks/bench_grpo_rollouts.py [--steps 4] [--student runs/smollm2-base]
+        [--backends transformers,vllm,transformers+shared,vllm+shared]
         [--tools all|add] [--threads N] [--vllm-dtype auto|float32|bfloat16]
         [--vllm-is-correction] [--json out.json]
 
@@ -52,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BACKENDS = ("transformers", "vllm")
+SIDES = (*BACKENDS, *(f"{b}+shared" for b in BACKENDS))
 PHASES = (
     "generation",
     "weight sync",
@@ -161,7 +166,7 @@ def rows(n: int) -> list[dict]:
 
 
 def overrides(args: argparse.Namespace, backend: str, out: Path) -> list[str]:
-    """The recipe overrides of one side: everything but `use_vllm` is the same on both."""
+    """The recipe overrides of one side: only `use_vllm` and `share_prompt_prefix` differ."""
     sets = [
         f"model_name_or_path={args.student}",
         "dataset=unused",
@@ -179,6 +184,9 @@ def overrides(args: argparse.Namespace, backend: str, out: Path) -> list[str]:
     ]
     if args.tools == "add":
         sets.append("tools=[add]")
+    backend, _, shared = backend.partition("+")
+    if shared:
+        sets.append("share_prompt_prefix=true")
     if backend == "vllm":
         sets += ["use_vllm=true", "vllm_mode=colocate", f"vllm_dtype={args.vllm_dtype}"]
         sets.append(f"vllm_max_model_length={args.vllm_max_model_length}")
@@ -234,6 +242,8 @@ def run_side(args: argparse.Namespace) -> dict[str, Any]:
         # with the importance-sampling correction: how far vLLM's sampling log-probs are from the
         # policy's, per token (the off-policy gap the correction pays a forward pass for)
         "logp_gap_max": logged("sampling/sampling_logp_difference/max"),
+        # rows of the loss's forward passes and the prompt passes they took (share_prompt_prefix)
+        "prompt_passes": "{passes}/{rows}".format(**trainer.prompt_passes),
     }
 
 
@@ -302,36 +312,38 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         f"warm-up, {args.repeats} run(s) per side; OMP_NUM_THREADS={threads}"
     )
     names = list(results)
-    print(f"\n{'s/step':<16}" + "".join(f"{n:>14}{'%':>6}" for n in names))
+    print(f"\n{'s/step':<16}" + "".join(f"{n:>20}{'%':>6}" for n in names))
     for phase in PHASES:
         line = f"{phase:<16}"
         for n in names:
             r = results[n]
             total = statistics.fmean(r["step_s"])
-            line += f"{r['phases_s'][phase]:>14.3f}{100 * r['phases_s'][phase] / total:>6.0f}"
+            line += f"{r['phases_s'][phase]:>20.3f}{100 * r['phases_s'][phase] / total:>6.0f}"
         print(line)
     print(
         f"{'step total':<16}"
-        + "".join(f"{statistics.fmean(results[n]['step_s']):>20.3f}" for n in names)
+        + "".join(f"{statistics.fmean(results[n]['step_s']):>26.3f}" for n in names)
     )
     for key, label, fmt in (
-        ("completion_length", "mean length", "{:>20.1f}"),
-        ("tool_calls", "tool calls", "{:>20.2f}"),
-        ("startup_s", "start-up s", "{:>20.1f}"),
-        ("torch_threads", "torch threads", "{:>20d}"),
-        ("logp_gap_max", "logp gap max", "{:>20.2e}"),
+        ("completion_length", "mean length", "{:>26.1f}"),
+        ("tool_calls", "tool calls", "{:>26.2f}"),
+        ("startup_s", "start-up s", "{:>26.1f}"),
+        ("torch_threads", "torch threads", "{:>26d}"),
+        ("logp_gap_max", "logp gap max", "{:>26.2e}"),
+        ("prompt_passes", "prompt passes", "{:>26}"),
     ):
         print(
             f"{label:<16}"
             + "".join(
-                fmt.format(results[n][key]) if results[n][key] is not None else f"{'-':>20}"
+                fmt.format(results[n][key]) if results[n][key] is not None else f"{'-':>26}"
                 for n in names
             )
         )
-    if len(names) == 2:
-        t, v = (statistics.fmean(results[n]["step_s"]) for n in BACKENDS)
-        gt, gv = (results[n]["phases_s"]["generation"] for n in BACKENDS)
-        print(f"\nratio vLLM / transformers: step {v / t:.2f}, generation {gv / max(gt, 1e-9):.2f}")
+    base = names[0]
+    t, gt = statistics.fmean(results[base]["step_s"]), results[base]["phases_s"]["generation"]
+    for n in names[1:]:
+        v, gv = statistics.fmean(results[n]["step_s"]), results[n]["phases_s"]["generation"]
+        print(f"ratio {n} / {base}: step {v / t:.2f}, generation {gv / max(gt, 1e-9):.2f}")
 
 
 def main() -> None:
@@ -365,9 +377,13 @@ def main() -> None:
         help="keep TRL's importance-sampling correction on the vLLM side (an extra forward pass; "
         "off in recipes/tiny-cpu-grpo-mentor-vllm.yaml)",
     )
-    parser.add_argument("--backends", default="transformers,vllm")
+    parser.add_argument(
+        "--backends",
+        default="transformers,vllm,vllm+shared",
+        help=f"sides to run, among {','.join(SIDES)}; ratios are against the first",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--side", choices=BACKENDS, help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -375,13 +391,17 @@ def main() -> None:
         args.result.write_text(json.dumps(run_side(args)))
         return
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    missing = vllm_missing() if "vllm" in backends else None
+    unknown = [b for b in backends if b not in SIDES]
+    if unknown or not backends:
+        parser.error(f"--backends {args.backends!r}: use some of {', '.join(SIDES)}")
+    uses_vllm = [b for b in backends if b.startswith("vllm")]
+    missing = vllm_missing() if uses_vllm else None
     if missing:
         print(
-            f"vLLM half skipped: vLLM is not importable in {sys.executable} ({missing}); "
+            f"vLLM sides skipped: vLLM is not importable in {sys.executable} ({missing}); "
             "`make setup-vllm` and run this with .venv-vllm/bin/python"
         )
-        backends.remove("vllm")
+        backends = [b for b in backends if b not in uses_vllm]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.student is None:

@@ -271,6 +271,17 @@ class MentorGRPOConfig(GRPOConfig):
         vllm_enforce_eager (`bool` or `None`, *optional*, defaults to `None`):
             Run the engine without torch.compile. None: True on the CPU backend (compiling
             costs 100-170 s per start there for about the same speed), vLLM's default elsewhere.
+
+    > The loss's forward pass (`mentor_train.shared_prefix`)
+
+    Args:
+        share_prompt_prefix (`bool`, *optional*, defaults to `False`):
+            Compute each group's prompt once in the loss instead of once per rollout: the same
+            log-probs and gradient, for a fraction of the compute when the prompt is long (the
+            12 tool schemas are ~1.2k tokens). Each micro-batch must hold whole groups:
+            `steps_per_generation: 1` (each micro-batch generates its own groups) and
+            `per_device_train_batch_size` a multiple of `num_generations`. Plain causal LMs
+            without activation checkpointing only.
     """
 
     max_tool_calling_iterations: int | None = field(
@@ -285,6 +296,13 @@ class MentorGRPOConfig(GRPOConfig):
         default=None,
         metadata={"help": "Colocated vLLM without torch.compile (None: True on CPU)."},
     )
+    share_prompt_prefix: bool = field(
+        default=False,
+        metadata={
+            "help": "Compute each group's prompt once in the loss (exact; needs "
+            "steps_per_generation: 1)."
+        },
+    )
 
     def __post_init__(self) -> None:
         from mentor_train.vllm_sync import DTYPES
@@ -297,6 +315,13 @@ class MentorGRPOConfig(GRPOConfig):
                 "(e.g. 5); unbounded tool loops can exhaust memory"
             )
         super().__post_init__()
+        if self.share_prompt_prefix and self.steps_per_generation != 1:
+            raise RecipeError(
+                f"share_prompt_prefix with steps_per_generation={self.steps_per_generation}: TRL "
+                "shuffles one generation's rollouts across its micro-batches, so a micro-batch "
+                "rarely holds a whole group; set steps_per_generation: 1 (with "
+                "per_device_train_batch_size a multiple of num_generations)"
+            )
 
 
 SFT_MIN_MAX_LENGTH = 1024

@@ -139,6 +139,8 @@ class MentorGRPOTrainer(GRPOTrainer):
     2. With `use_vllm: true, vllm_mode: colocate` on vLLM's CPU backend, the engine gets CPU-sane
        settings and TRL's weight sync, which fails there, is replaced by
        `vllm_sync.CPUWeightSync` (`vllm_weight_sync`; None where TRL's own sync runs).
+    3. With `share_prompt_prefix: true`, the policy's log-probs run each group's prompt once
+       (`shared_prefix.shared_prefix_logps`; `prompt_passes` counts rows and prompt passes).
 
     Nothing else differs from `GRPOTrainer`.
     """
@@ -153,6 +155,51 @@ class MentorGRPOTrainer(GRPOTrainer):
         with vllm_sync.engine_settings(training_args, model_path):
             super().__init__(*args, **kwargs)
         self.vllm_weight_sync = vllm_sync.install(self)
+        self.prompt_passes = {"rows": 0, "passes": 0}
+        if getattr(self.args, "share_prompt_prefix", False):
+            from mentor_train.shared_prefix import unsupported_reason
+
+            reason = unsupported_reason(self.model)
+            if reason:
+                raise TrainingError(f"share_prompt_prefix: {reason}; set it to false")
+
+    def _get_per_token_logps_and_entropies(
+        self,
+        model,
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=None,
+        compute_entropy=False,
+        compute_aux_loss=False,
+        **extra: Any,
+    ):
+        plain = not compute_aux_loss and all(v is None for v in extra.values())
+        if not (getattr(self.args, "share_prompt_prefix", False) and plain and model is self.model):
+            return super()._get_per_token_logps_and_entropies(
+                model,
+                input_ids,
+                attention_mask,
+                logits_to_keep,
+                batch_size,
+                compute_entropy,
+                compute_aux_loss,
+                **extra,
+            )
+        from mentor_train.shared_prefix import shared_prefix_logps
+
+        with self.accelerator.autocast():
+            logps, entropies, passes = shared_prefix_logps(
+                model,
+                input_ids,
+                attention_mask,
+                logits_to_keep,
+                temperature=self.temperature,
+                compute_entropy=compute_entropy,
+            )
+        self.prompt_passes["rows"] += input_ids.size(0)
+        self.prompt_passes["passes"] += passes
+        return logps, entropies, None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         completions = getattr(self, "_logs", {}).get("completion")

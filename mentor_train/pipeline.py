@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mentor_train import report
-from mentor_train.stages import NotFinished, Stages, digest, train_stage
+from mentor_train.stages import NotFinished, StageProcessError, Stages, digest, train_stage
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,11 @@ class PipelineConfig:
         grpo_micro_batch: rollouts per forward/backward pass (0: the whole step at once). The
             step's rollouts are still generated and scored together (one generation batch);
             only the loss is accumulated over micro-batches. SmolLM2 with the 12-tool prompt
-            needed 17 GB for 4 rollouts at once.
+            needed 17 GB for 4 rollouts at once without `share_prompt_prefix`.
+        share_prompt_prefix: compute each group's prompt once in the GRPO loss (exact: the same
+            log-probs and gradient; `mentor_train.shared_prefix`). A micro-batch must then hold
+            whole groups (`grpo_micro_batch` a multiple of `num_generations`), and each
+            micro-batch generates its own groups (`steps_per_generation: 1`).
         max_completion_length: GRPO token budget of the whole multi-turn tail.
         eval_max_tokens: token limit of one assistant turn at evaluation.
         seeds: one run of every arm per seed (the SFT warm start is one run, seed 0).
@@ -109,6 +114,7 @@ class PipelineConfig:
     num_generations: int = 8
     prompts_per_step: int = 1
     grpo_micro_batch: int = 0
+    share_prompt_prefix: bool = True
     max_completion_length: int = 320
     eval_max_tokens: int = 96
     seeds: tuple[int, ...] = (0,)
@@ -147,7 +153,7 @@ class PipelineConfig:
             arms=("sft+mentor",),
             grpo_steps=2,
             num_generations=4,
-            grpo_micro_batch=1,  # ~17 GB for 4 rollouts at once; one at a time fits beside others
+            grpo_micro_batch=4,  # one group a pass: its prompt once (17 GB for 4 rollouts without)
             max_completion_length=320,
             grpo_overrides={"learning_rate": 1e-5},
             eval_max_tokens=128,
@@ -223,6 +229,13 @@ class PipelineConfig:
                 f"grpo_micro_batch={self.grpo_micro_batch} must divide the {step} rollouts of a "
                 "step (num_generations x prompts_per_step), or be 0"
             )
+        if self.share_prompt_prefix and self.grpo_micro_batch % self.num_generations:
+            raise ValueError(
+                f"grpo_micro_batch={self.grpo_micro_batch} splits a group of "
+                f"{self.num_generations} rollouts: with share_prompt_prefix a micro-batch holds "
+                f"whole groups; use a multiple of num_generations ({self.num_generations}) or 0, "
+                "or share_prompt_prefix: false"
+            )
         if self.prompts_per_step < 1 or self.num_generations < 2:
             raise ValueError(
                 "prompts_per_step must be >= 1 and num_generations >= 2 (GRPO compares the "
@@ -251,6 +264,20 @@ VLLM_ROLLOUTS = {
 """GRPO settings of vLLM rollouts (`PipelineConfig.vllm`)."""
 
 
+def _vllm_rollouts() -> dict[str, Any]:
+    """`VLLM_ROLLOUTS`, without TRL's importance-sampling correction on vLLM's CPU backend.
+
+    There the engine runs in the policy's dtype (`vllm_dtype: auto`), so rollouts are on-policy
+    (per-token log-prob gap ~1e-5) and the correction's extra forward pass over every rollout
+    buys nothing. Elsewhere the engine may run in bf16 against a float32 policy: kept on.
+    """
+    from mentor_train.vllm_sync import on_cpu_platform
+
+    if on_cpu_platform():
+        return {**VLLM_ROLLOUTS, "vllm_importance_sampling_correction": False}
+    return dict(VLLM_ROLLOUTS)
+
+
 def _progress(output_dir: str | Path, steps: int) -> str:
     """The status of an unfinished training run: `training k/N steps` or `not started`."""
     done = report.steps_done(output_dir)
@@ -260,12 +287,16 @@ def _progress(output_dir: str | Path, steps: int) -> str:
 def _grpo_batch(config: PipelineConfig) -> dict[str, Any]:
     """One generation batch of `prompts_per_step` groups a step, in micro-batches for the loss."""
     step = config.num_generations * config.prompts_per_step
+    share = {"share_prompt_prefix": True} if config.share_prompt_prefix else {}
     if not config.grpo_micro_batch or config.grpo_micro_batch == step:
-        return {"per_device_train_batch_size": step}
-    return {
+        return {"per_device_train_batch_size": step, **share}
+    batch = {
         "per_device_train_batch_size": config.grpo_micro_batch,
         "gradient_accumulation_steps": step // config.grpo_micro_batch,
     }
+    if share:  # each micro-batch generates its own whole groups (TRL would shuffle them apart)
+        batch.update(steps_per_generation=1, **share)
+    return batch
 
 
 def _checkpointing(config: PipelineConfig) -> dict[str, Any]:
@@ -299,9 +330,24 @@ def run_pipeline(
     models: dict[str, str] = {}
     status: dict[str, str] = {}
     summaries: dict[str, dict[str, Any]] = {}
+
+    def evaluate_model(label: str) -> None:
+        """7: a trained model on every split, right after its training: an experiment cut
+        short still reports every run that finished."""
+        if status.get(label, "done") != "done":
+            return
+        for split, spec in splits.items():
+            try:
+                summaries[f"{label}/{split}"] = _eval_stage(
+                    config, stages, verified["ref"], data_dir, label, models[label], split, spec
+                )["summary"]
+            except NotFinished:
+                status[label] = "eval pending"
+
     try:
         verified = _data_stages(config, stages, store)
         models["vanilla"] = str(_student_stage(config, stages))
+        evaluate_model("vanilla")
         try:
             models["sft"] = _sft_stage(
                 config, stages, verified["ref"], data_dir, models["vanilla"], resume
@@ -309,17 +355,10 @@ def run_pipeline(
         except NotFinished:  # (report mode) the GRPO runs below are then `not started`
             models["sft"] = str(config.run_dir / "sft")
             status["sft"] = _progress(models["sft"], config.sft_steps)
-        _grpo_stages(config, stages, verified["ref"], data_dir, models, status, resume)
-        for label, path in models.items():
-            if status.get(label, "done") != "done":
-                continue
-            for split, spec in splits.items():
-                try:
-                    summaries[f"{label}/{split}"] = _eval_stage(
-                        config, stages, verified["ref"], data_dir, label, path, split, spec
-                    )["summary"]
-                except NotFinished:
-                    status[label] = "eval pending"
+        evaluate_model("sft")
+        _grpo_stages(
+            config, stages, verified["ref"], data_dir, models, status, resume, evaluate_model
+        )
     except NotFinished as exc:
         logger.info("report: stage %s has not finished; later stages are not reported", exc)
     arms = {arm: [arm_label(arm, seed) for seed in config.seeds] for arm in config.arms}
@@ -433,7 +472,7 @@ def _sft_stage(
     stages.run(
         "sft",
         params,
-        lambda: train_stage("sft", config.sft_recipe, params, resume=resume),
+        lambda: train_stage("sft", config.sft_recipe, params, resume=resume, isolated=True),
         lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
     )
     return str(sft_dir)
@@ -447,8 +486,10 @@ def _grpo_stages(
     models: dict[str, str],
     status: dict[str, str],
     resume: bool,
+    evaluate_model: Callable[[str], None],
 ) -> None:
-    """6: every arm once per seed, same budget. Fills `models` and `status` (report mode)."""
+    """6: every arm once per seed, same budget, each evaluated once trained
+    (`evaluate_model(label)`). Fills `models` and `status` (report mode)."""
     for seed in config.seeds:
         for arm in config.arms:
             start, _, variant = arm.partition("+")
@@ -468,7 +509,7 @@ def _grpo_stages(
                 "log_completions": False,
                 "smoke_check_steps": 0,  # the vanilla arms start without tool calls, by design
                 **_checkpointing(config),
-                **(VLLM_ROLLOUTS if config.uses_vllm() else {}),
+                **(_vllm_rollouts() if config.uses_vllm() else {}),
                 **config.grpo_overrides,
             }
             models[label] = str(out)
@@ -481,12 +522,18 @@ def _grpo_stages(
                     # the start's files too: a retrained SFT checkpoint must retrain its arms
                     {**params, "start_stage": _model_digest(Path(models[start]))},
                     lambda p=params, v=variant: train_stage(
-                        "grpo", config.grpo_recipe.format(variant=v), p, resume=resume
+                        "grpo",
+                        config.grpo_recipe.format(variant=v),
+                        p,
+                        resume=resume,
+                        isolated=True,  # each run in a fresh process: vLLM leaves state behind
                     ),
                     lambda r: (Path(r["output_dir"]) / "config.json").is_file(),
                 )
             except NotFinished:
                 status[label] = _progress(out, config.grpo_steps)
+                continue
+            evaluate_model(label)
 
 
 def _eval_stage(
@@ -574,7 +621,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = replace(config, **overrides)
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    results = run_pipeline(config, resume=args.resume, report_only=args.report)
+    from mentor_train.grpo import TrainingError
+
+    try:
+        results = run_pipeline(config, resume=args.resume, report_only=args.report)
+    except (StageProcessError, TrainingError) as exc:  # finished stages are kept: --resume
+        parser.exit(1, f"error: {exc}\n")
     print(results["table"])  # noqa: T201 (the demo's one output)
     if not args.report:
         print(f"\nwritten: {config.run_dir / 'results.md'}, {results['plot']}")  # noqa: T201

@@ -82,15 +82,25 @@ STARTED_FILE = "mentor_stage.json"
 
 
 def train_stage(
-    trainer: str, recipe: str, overrides: dict[str, Any], *, resume: bool = False
+    trainer: str,
+    recipe: str,
+    overrides: dict[str, Any],
+    *,
+    resume: bool = False,
+    isolated: bool = False,
 ) -> dict[str, Any]:
     """Run one training stage (`trainer`: sft or grpo, `recipe`: a file in `recipes/` with
     `overrides`); continue it from its last checkpoint when `resume` allows.
 
     A checkpoint is only continued when the interrupted run had the same parameters (the digest
     in `output_dir/mentor_stage.json`); otherwise, or without `resume`, stale checkpoints are
-    removed and the run starts over.
+    removed and the run starts over. `isolated` trains in a fresh child process (`_in_child`):
+    a colocated vLLM engine leaves process-wide state behind (an initialised torch.distributed
+    group, pinned threads, its memory), and a second GRPO run in the same process was wrapped in
+    DDP and stalled.
     """
+    if isolated:
+        return _in_child(train_stage, trainer, recipe, overrides, resume=resume)
     from mentor_train.configs import load_recipe
 
     out = Path(overrides["output_dir"])
@@ -120,3 +130,62 @@ def train_stage(
         "global_step": result.global_step,
         "train_loss": result.metrics.get("train_loss"),
     }
+
+
+class StageProcessError(RuntimeError):
+    """The child process of an isolated stage died without a result (killed, out of memory)."""
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies, so a killed pipeline leaves no
+    training process behind writing checkpoints (a `--resume` would then race it)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_main(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    _die_with_parent()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    try:
+        conn.send((True, fn(*args, **kwargs)))
+    except BaseException as exc:  # noqa: BLE001 (handed to the parent, which raises it)
+        try:
+            conn.send((False, exc))
+        except Exception:  # an exception that does not pickle: its text
+            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+def _in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` in a fresh spawned process; its result, or its exception raised
+    here. A child that dies without answering raises `StageProcessError` naming its exit code."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, args=(send, fn, args, kwargs), daemon=False)
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise StageProcessError(
+            f"the training process died without a result (exit code {child.exitcode}; -9 is "
+            "usually the out-of-memory killer): lower grpo_micro_batch or the completion length, "
+            "then run again with --resume"
+        ) from None
+    finally:
+        receive.close()
+    child.join()
+    if not ok:
+        raise value
+    return value

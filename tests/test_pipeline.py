@@ -14,7 +14,12 @@ from mentor_train.pipeline import PipelineConfig, format_table, main, run_pipeli
 
 def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
     config = PipelineConfig.quick(run_dir=tmp_path / "run", data_dir=tmp_path / "data")
-    results = run_pipeline(config)
+    with caplog.at_level(logging.INFO, logger="mentor_train"):
+        results = run_pipeline(config)
+    ran = [r.getMessage().split("]")[0][1:] for r in caplog.records if "running" in r.getMessage()]
+    # every model is evaluated as soon as it is trained: a run cut short reports what finished
+    assert ran.index("eval-sft-held_out") < ran.index("grpo-sft+sparse-s0")
+    assert ran.index("eval-sft+sparse-s0-held_out") < ran.index("grpo-sft+mentor-s0")
 
     labels = [r["model"] for r in results["rows"]]
     assert labels == ["vanilla", "sft", "sft+sparse-s0", "sft+mentor-s0"]
@@ -67,6 +72,8 @@ def test_pipeline_config_names_bad_arms():
         PipelineConfig(arms=("instruct+mentor",))
     with pytest.raises(ValueError, match="grpo_micro_batch=3 must divide the 8 rollouts"):
         PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=3)
+    with pytest.raises(ValueError, match="grpo_micro_batch=2 splits a group of 4 rollouts"):
+        PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=2)
     with pytest.raises(ValueError, match="num_generations >= 2"):
         PipelineConfig(num_generations=1)
     with pytest.raises(ValueError, match="vllm: 'yes'; use auto, on or off"):
@@ -77,13 +84,35 @@ def test_grpo_micro_batches_keep_one_generation_batch_per_step():
     from mentor_train.configs import load_recipe
     from mentor_train.pipeline import _grpo_batch
 
-    config = PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=2)
+    config = PipelineConfig(
+        num_generations=4, prompts_per_step=2, grpo_micro_batch=2, share_prompt_prefix=False
+    )
     batch = _grpo_batch(config)
     assert batch == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}
     sets = [f"{k}={v}" for k, v in batch.items()] + ["num_generations=4"]
     args = load_recipe("recipes/tiny-cpu-grpo-mentor.yaml", "grpo", sets).training_args
     assert args.generation_batch_size == 8  # 2 prompts x 4 rollouts generated and scored together
-    assert _grpo_batch(PipelineConfig(num_generations=4)) == {"per_device_train_batch_size": 4}
+    assert _grpo_batch(PipelineConfig(num_generations=4, share_prompt_prefix=False)) == {
+        "per_device_train_batch_size": 4
+    }
+
+
+def test_shared_prompt_micro_batches_hold_whole_groups():
+    from mentor_train.configs import load_recipe
+    from mentor_train.pipeline import _grpo_batch
+
+    batch = _grpo_batch(PipelineConfig(num_generations=4, prompts_per_step=2, grpo_micro_batch=4))
+    assert batch == {
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 2,
+        "steps_per_generation": 1,  # one group generated per micro-batch, never split by TRL
+        "share_prompt_prefix": True,
+    }
+    sets = [f"{k}={v}" for k, v in batch.items()] + ["num_generations=4"]
+    args = load_recipe("recipes/tiny-cpu-grpo-mentor.yaml", "grpo", sets).training_args
+    assert args.share_prompt_prefix and args.generation_batch_size == 4
+    whole = _grpo_batch(PipelineConfig(num_generations=4, prompts_per_step=2))
+    assert whole == {"per_device_train_batch_size": 8, "share_prompt_prefix": True}
 
 
 def test_pipeline_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
@@ -144,12 +173,17 @@ def test_quick_pipeline_with_vllm_rollouts_and_eval(tmp_path, monkeypatch):
     sync with the policy, and the models are evaluated with the vllm backend."""
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     config = PipelineConfig.quick(
-        run_dir=tmp_path / "run", data_dir=tmp_path / "data", arms=("sft+mentor",)
+        run_dir=tmp_path / "run", data_dir=tmp_path / "data", arms=("sft+sparse", "sft+mentor")
     )
     assert config.uses_vllm()
     results = run_pipeline(config)
-    assert [r["status"] for r in results["rows"]] == ["done"] * 3
+    # two colocated-vLLM GRPO runs: the second once ran in the first one's process, got wrapped
+    # in DDP by its leftover torch.distributed group and stalled (each now has its own process)
+    assert [r["status"] for r in results["rows"]] == ["done"] * 4
     grpo = json.loads((tmp_path / "run" / "stages" / "grpo-sft+mentor-s0.json").read_text())
     assert grpo["params"]["use_vllm"] is True and grpo["result"]["global_step"] == 2
+    # on vLLM's CPU backend the engine runs the policy's dtype: no importance-sampling pass
+    assert grpo["params"]["vllm_importance_sampling_correction"] is False
+    assert grpo["params"]["share_prompt_prefix"] is True
     evals = json.loads((tmp_path / "run" / "stages" / "eval-sft-held_out.json").read_text())
     assert evals["params"]["backend"] == "vllm"

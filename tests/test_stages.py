@@ -95,3 +95,36 @@ def test_report_only_stages_run_nothing(tmp_path):
     live = Stages(tmp_path / "run")
     assert live.run("data", {"n": 1}, lambda: {"ran": True}) == {"ran": True}
     assert Stages(tmp_path / "run", report_only=True).run("data", {"n": 1}, dict) == {"ran": True}
+
+
+def _answer(x: int) -> dict:
+    return {"pid": __import__("os").getpid(), "x": x}
+
+
+def _fail() -> None:
+    from mentor_train.grpo import TrainingError
+
+    raise TrainingError("share_prompt_prefix: PEFT models are not supported; set it to false")
+
+
+def _die() -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_isolated_stages_run_in_a_fresh_process_and_report_failures():
+    import os
+
+    import pytest
+
+    from mentor_train.grpo import TrainingError
+    from mentor_train.stages import StageProcessError, _in_child
+
+    result = _in_child(_answer, 7)
+    assert result["x"] == 7 and result["pid"] != os.getpid()
+    with pytest.raises(TrainingError, match="PEFT models are not supported"):
+        _in_child(_fail)  # the child's own error, raised here
+    with pytest.raises(StageProcessError, match="exit code -9.*--resume"):
+        _in_child(_die)  # killed (the OOM killer): one line, not a hang
