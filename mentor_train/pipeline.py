@@ -331,6 +331,8 @@ def run_pipeline(
     status: dict[str, str] = {}
     summaries: dict[str, dict[str, Any]] = {}
 
+    evals_pending: set[str] = set()
+
     def evaluate_model(label: str) -> None:
         """7: a trained model on every split, right after its training: an experiment cut
         short still reports every run that finished."""
@@ -341,8 +343,8 @@ def run_pipeline(
                 summaries[f"{label}/{split}"] = _eval_stage(
                     config, stages, verified["ref"], data_dir, label, models[label], split, spec
                 )["summary"]
-            except NotFinished:
-                status[label] = "eval pending"
+            except NotFinished:  # (report mode) apart from `status`: arms wait on training only
+                evals_pending.add(label)
 
     try:
         verified = _data_stages(config, stages, store)
@@ -361,6 +363,8 @@ def run_pipeline(
         )
     except NotFinished as exc:
         logger.info("report: stage %s has not finished; later stages are not reported", exc)
+    for label in evals_pending:
+        status.setdefault(label, "eval pending")
     arms = {arm: [arm_label(arm, seed) for seed in config.seeds] for arm in config.arms}
     return report.write_report(
         config.run_dir, asdict(config), arms, models, list(splits), summaries, status

@@ -56,6 +56,11 @@ def test_quick_pipeline_runs_every_stage_and_reuses_them(tmp_path, caplog):
     assert status["sft+mentor-s0"] == "done" and status["sft+mentor-s1"] == "not started"
     assert status["vanilla+mentor-s0"] == "not started"
     assert "| sft+mentor | 1/2 |" in report["table"]
+    # a model whose evaluation is pending does not hold back the arms that train from it
+    for marker in (run / "stages").glob("eval-vanilla-*.json"):
+        marker.unlink()
+    status = {r["model"]: r["status"] for r in run_pipeline(wider, report_only=True)["rows"]}
+    assert status["vanilla"] == "eval pending" and status["vanilla+mentor-s0"] == "not started"
     assert not (run / "stages" / "grpo-sft+mentor-s1.json").exists()
 
     # an SFT stage that has not finished (here: more steps asked for) marks everything after it
