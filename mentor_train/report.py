@@ -169,6 +169,31 @@ def format_aggregate(aggregated: list[dict[str, Any]], splits: list[str]) -> str
     return "\n".join(lines)
 
 
+def figure_panels(
+    run_dir: Path,
+    arms: dict[str, list[str]],
+    models: dict[str, str],
+    splits: list[str],
+    summaries: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, list[Path]]]:
+    """What the figure draws: split name -> group -> its finished evals' folders.
+
+    A group is an arm (its seeds, drawn at their mean) or a model outside every arm (`vanilla`,
+    `sft`); splits and groups with nothing evaluated yet are left out.
+    """
+    in_arm = {label for labels in arms.values() for label in labels}
+    groups = {label: [label] for label in models if label not in in_arm} | arms
+    panels = {}
+    for split in splits:
+        done = {
+            name: [run_dir / "eval" / x / split for x in labels if f"{x}/{split}" in summaries]
+            for name, labels in groups.items()
+        }
+        if any(done.values()):
+            panels[SPLIT_NAMES.get(split, split)] = {k: v for k, v in done.items() if v}
+    return panels
+
+
 def write_report(
     run_dir: Path,
     config: dict[str, Any],
@@ -193,7 +218,7 @@ def write_report(
     Returns:
         `config`, `rows`, `arms` (the seed table's values), `table` (Markdown) and `plot` (or None).
     """
-    from mentor_train.plots import plot_results
+    from mentor_train.plots import plot_groups
 
     rows = []
     for label, path in models.items():
@@ -213,12 +238,9 @@ def write_report(
         return {**results, "table": table, "plot": None}
     (run_dir / "results.md").write_text(table + "\n")
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    plotted = "held_out" if "held_out" in splits else splits[-1]
-    done = [label for label in models if f"{label}/{plotted}" in summaries]
-    dirs = [run_dir / "eval" / label / plotted for label in done]
+    panels = figure_panels(run_dir, arms, models, splits, summaries)
     plot = None
-    if dirs:
-        name = SPLIT_NAMES.get(plotted, plotted)
-        title = f"{name}: accuracy vs tool-use similarity"
-        plot = str(plot_results(dirs, run_dir / "accuracy_vs_similarity.png", title=title))
+    if panels:
+        title = "accuracy vs tool-use similarity (arms: mean ± sd over finished seeds)"
+        plot = str(plot_groups(panels, run_dir / "accuracy_vs_similarity.png", title=title))
     return {**results, "table": table, "plot": plot}
