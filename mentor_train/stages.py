@@ -148,11 +148,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_main(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
-    _die_with_parent()
+def setup_logging() -> None:
+    """The pipeline's log lines, `12:01:02 mentor_train.stages: ...`, in every stage process."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+
+
+def _child_main(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    _die_with_parent()
+    setup_logging()
     try:
         conn.send((True, fn(*args, **kwargs)))
     except BaseException as exc:  # noqa: BLE001 (handed to the parent, which raises it)
