@@ -159,7 +159,7 @@ def plot_results(
     Raises:
         ValueError: a summary without a similarity (evaluated without `--teacher-data`).
     """
-    groups = {read_summary(path)["label"]: [path] for path in results}
-    if len(groups) < len(results):  # two evals of one label: keep both, told apart
-        groups = {f"{read_summary(path)['label']} ({path})": [path] for path in results}
-    return plot_groups({title: groups}, out)
+    labels = [read_summary(path)["label"] for path in results]
+    if len(set(labels)) < len(labels):  # two evals of one label: keep both, told apart
+        labels = [f"{label} ({path})" for label, path in zip(labels, results, strict=True)]
+    return plot_groups({title: {x: [p] for x, p in zip(labels, results, strict=True)}}, out)
